@@ -1,0 +1,522 @@
+#include "crdt/codec.h"
+
+#include <cassert>
+
+namespace quire::crdt::detail {
+
+namespace {
+
+inline std::uint32_t high_surrogate(std::uint32_t cp) { return 0xD800 + ((cp - 0x10000) >> 10); }
+inline std::uint32_t low_surrogate(std::uint32_t cp) { return 0xDC00 + ((cp - 0x10000) & 0x3FF); }
+
+// True when UTF-16 unit `unit` of `text` is a high surrogate (the first half of a
+// pair, or a lone high surrogate).
+bool high_surrogate_at(std::string_view text, std::uint64_t unit) {
+  bool inside = false;
+  const std::size_t pos = utf16_to_byte_offset(text, unit, inside);
+  if (inside) return false;  // `unit` is the low half
+  if (pos >= text.size()) return false;
+  const auto b0 = static_cast<unsigned char>(text[pos]);
+  if (b0 >= 0xF0) return true;
+  return b0 == 0xED && pos + 1 < text.size() && static_cast<unsigned char>(text[pos + 1]) >= 0xA0 &&
+         static_cast<unsigned char>(text[pos + 1]) < 0xB0;
+}
+
+// ContentDoc keeps only what `new ContentDoc(createDocFromOpts(guid, opts))` keeps:
+// `{ gc: false }` when gc is falsy, `{ autoLoad: true }`, and `meta` when set; an
+// own `guid` option replaces the guid.
+bool normalize_doc(Block& b, Any& opts, StringArena& arena) {
+  if (opts.kind == Any::Kind::kNull || opts.kind == Any::Kind::kUndefined) return false;  // TypeError in Yjs
+  Any out = Any::make(Any::Kind::kObject);
+  if (opts.kind == Any::Kind::kObject) {
+    if (const Any* guid = opts.get("guid")) {
+      if (guid->kind != Any::Kind::kString) return false;  // Yjs would draw a random guid or write a non-string
+      b.text = arena.keep(guid->str);
+    }
+    const Any* gc = opts.get("gc");
+    const bool gc_on = gc == nullptr || gc->kind == Any::Kind::kUndefined || gc->truthy();
+    const Any* auto_load = opts.get("autoLoad");
+    const Any* meta = opts.get("meta");
+    if (!gc_on) out.object.emplace_back("gc", Any::from_bool(false));
+    if (auto_load != nullptr && auto_load->truthy()) out.object.emplace_back("autoLoad", Any::from_bool(true));
+    if (meta != nullptr && meta->kind != Any::Kind::kUndefined && meta->kind != Any::Kind::kNull) {
+      out.object.emplace_back("meta", *meta);
+    }
+  }
+  opts = std::move(out);
+  return true;
+}
+
+}  // namespace
+
+// ---- v2 decoder ------------------------------------------------------------
+
+std::string_view StringColumnDecoder::read() {
+  std::uint64_t n = lens_.read();
+  if (lens_.failed() || failed_) return {};
+  std::string owned;
+  bool use_owned = false;
+  if (half_ && n > 0) {
+    // The previous string ended with this pair's high half: this one starts with the low half.
+    std::size_t i = pos_;
+    append_code_point(owned, low_surrogate(next_code_point(str_, i)));
+    use_owned = true;
+    pos_ = i;
+    half_ = false;
+    --n;
+  }
+  const std::size_t start = pos_;
+  std::size_t i = pos_;
+  while (n > 0) {
+    if (i >= str_.size()) {
+      failed_ = true;  // lengths run past the column (JavaScript would silently clamp)
+      return {};
+    }
+    const auto b = static_cast<unsigned char>(str_[i]);
+    if (b >= 0xF0) {
+      if (n == 1) {
+        std::size_t j = i;
+        const std::uint32_t cp = next_code_point(str_, j);
+        owned.append(str_.substr(start, i - start));
+        append_code_point(owned, high_surrogate(cp));
+        pos_ = i;
+        half_ = true;
+        return arena_->keep(std::move(owned));
+      }
+      i += 4;
+      n -= 2;
+    } else {
+      i += b < 0x80 ? 1 : b < 0xE0 ? 2 : 3;
+      n -= 1;
+    }
+  }
+  pos_ = i;
+  if (use_owned) {
+    owned.append(str_.substr(start, i - start));
+    return arena_->keep(std::move(owned));
+  }
+  return str_.substr(start, i - start);
+}
+
+DecoderV2::DecoderV2(ByteView data, StringArena& arena, const Limits& limits)
+    : input_size_(data.size()), arena_(arena), limits_(limits) {
+  Reader r(data);
+  r.read_var_uint();  // feature flag, unused
+  key_clock_ = IntDiffOptRleDecoder(r.read_var_bytes());
+  client_ = UintOptRleDecoder(r.read_var_bytes());
+  left_clock_ = IntDiffOptRleDecoder(r.read_var_bytes());
+  right_clock_ = IntDiffOptRleDecoder(r.read_var_bytes());
+  info_ = RleU8Decoder(r.read_var_bytes());
+  string_ = StringColumnDecoder(r.read_var_bytes(), &arena_);
+  parent_info_ = RleU8Decoder(r.read_var_bytes());
+  type_ref_ = UintOptRleDecoder(r.read_var_bytes());
+  len_ = UintOptRleDecoder(r.read_var_bytes());
+  if (r.failed()) failed_ = true;
+  rest_ = r;
+}
+
+std::string_view DecoderV2::read_key() {
+  const std::int64_t clock = key_clock_.read();
+  if (static_cast<std::uint64_t>(clock) < keys_.size()) return keys_[static_cast<std::size_t>(clock)];
+  const std::string_view key = string_.read();
+  keys_.push_back(key);
+  return key;
+}
+
+Bytes EncoderV2::finish() {
+  Writer out;
+  out.write_var_uint(0);  // feature flag
+  out.write_var_bytes(key_clock_.finish());
+  out.write_var_bytes(client_.finish());
+  out.write_var_bytes(left_clock_.finish());
+  out.write_var_bytes(right_clock_.finish());
+  out.write_var_bytes(info_.bytes());
+  out.write_var_bytes(string_.finish());
+  out.write_var_bytes(parent_info_.bytes());
+  out.write_var_bytes(type_ref_.finish());
+  out.write_var_bytes(len_.finish());
+  out.write_raw(rest_.bytes());  // not length-prefixed: runs to the end
+  return out.take();
+}
+
+// ---- lazy reader -----------------------------------------------------------
+
+template <class Dec>
+bool LazyReader<Dec>::read_one() {
+  Reader& rest = dec_.rest();
+  const Limits& limits = dec_.limits();
+  while (structs_left_ == 0) {
+    if (groups_left_ == 0 || dec_.failed()) return false;
+    --groups_left_;
+    structs_left_ = rest.read_var_uint();
+    client_ = dec_.read_client();
+    clock_ = rest.read_var_uint();
+    if (structs_left_ > limits.max_structs - total_structs_) {
+      dec_.fail();
+      return false;
+    }
+    total_structs_ += structs_left_;
+  }
+  --structs_left_;
+  curr_ = Block{};
+  Block& b = curr_;
+  b.id = {client_, clock_};
+  const std::uint8_t info = dec_.read_info();
+  if (info == 10) {
+    b.kind = BlockKind::kSkip;
+    b.length = rest.read_var_uint();
+  } else if ((info & 0x1f) != 0) {
+    const std::uint8_t ref = info & 0x1f;
+    if (ref > 9) {
+      dec_.fail();
+      return false;
+    }
+    b.kind = BlockKind::kItem;
+    b.ref = static_cast<ContentRef>(ref);
+    if (info & 0x80) {
+      b.has_origin = true;
+      b.origin = dec_.read_left_id();
+    }
+    if (info & 0x40) {
+      b.has_right_origin = true;
+      b.right_origin = dec_.read_right_id();
+    }
+    if ((info & 0xC0) == 0) {
+      if (dec_.read_parent_info()) {
+        b.parent_kind = ParentKind::kRoot;
+        b.parent_name = dec_.read_string();
+      } else {
+        b.parent_kind = ParentKind::kId;
+        b.parent_id = dec_.read_left_id();
+      }
+      if (info & 0x20) {
+        b.has_parent_sub = true;
+        b.parent_sub = dec_.read_string();
+      }
+    }
+    if (!read_content(b, ref)) {
+      dec_.fail();
+      return false;
+    }
+  } else {
+    b.kind = BlockKind::kGc;
+    b.length = dec_.read_len();
+  }
+  // Zero-length structs are never written by Yjs; refusing them keeps every loop
+  // over clocks advancing.
+  if (dec_.failed() || b.length == 0 || b.length > kMaxSafeInteger - clock_) {
+    dec_.fail();
+    return false;
+  }
+  clock_ += b.length;
+  return true;
+}
+
+template <class Dec>
+bool LazyReader<Dec>::read_content(Block& b, std::uint8_t ref) {
+  switch (static_cast<ContentRef>(ref)) {
+    case ContentRef::kDeleted:
+      b.length = dec_.read_len();
+      return true;
+    case ContentRef::kJson: {
+      const std::uint64_t n = dec_.read_len();
+      if (n > dec_.input_size()) return false;  // every element takes at least one input byte
+      b.values.resize(static_cast<std::size_t>(n));
+      for (Any& v : b.values) {
+        const std::string_view text = dec_.read_string();
+        if (dec_.failed()) return false;
+        if (text != "undefined" && !parse_json(text, v, dec_.limits().max_depth)) return false;
+      }
+      b.length = n;
+      return true;
+    }
+    case ContentRef::kBinary:
+      b.text = dec_.read_buf();
+      b.length = 1;
+      return true;
+    case ContentRef::kString:
+      b.text = dec_.read_string();
+      b.length = utf16_length(b.text);
+      return true;
+    case ContentRef::kEmbed:
+      b.values.resize(1);
+      b.length = 1;
+      return dec_.read_json(b.values[0]);
+    case ContentRef::kFormat:
+      b.text = dec_.read_key();
+      b.values.resize(1);
+      b.length = 1;
+      return dec_.read_json(b.values[0]);
+    case ContentRef::kType: {
+      const std::uint64_t type_ref = dec_.read_type_ref();
+      if (type_ref > 6) return false;
+      b.type_ref = static_cast<std::uint8_t>(type_ref);
+      if (type_ref == 3 || type_ref == 5) b.text = dec_.read_key();
+      b.length = 1;
+      return true;
+    }
+    case ContentRef::kAny: {
+      const std::uint64_t n = dec_.read_len();
+      if (n > dec_.input_size()) return false;
+      b.values.resize(static_cast<std::size_t>(n));
+      for (Any& v : b.values) {
+        if (!dec_.read_any(v)) return false;
+      }
+      b.length = n;
+      return true;
+    }
+    case ContentRef::kDoc: {
+      b.text = dec_.read_string();
+      b.values.resize(1);
+      b.length = 1;
+      return dec_.read_any(b.values[0]) && normalize_doc(b, b.values[0], dec_.arena());
+    }
+    case ContentRef::kNone:
+      break;
+  }
+  return false;
+}
+
+// ---- lazy writer -----------------------------------------------------------
+
+template <class Enc>
+void LazyWriter<Enc>::write(const Block& b, std::uint64_t offset) {
+  if (written_ > 0 && curr_client_ != b.id.client) flush();
+  if (written_ == 0) {
+    curr_client_ = b.id.client;
+    run_begin_ = enc_.rest().size();
+    enc_.write_client(b.id.client);
+    enc_.rest().write_var_uint(b.id.clock + offset);
+  }
+  write_block(enc_, b, offset);
+  ++written_;
+}
+
+template <class Enc>
+void LazyWriter<Enc>::flush() {
+  if (written_ == 0) return;
+  runs_.push_back({written_, run_begin_, enc_.rest().size()});
+  written_ = 0;
+}
+
+template <class Enc>
+void LazyWriter<Enc>::finish() {
+  flush();
+  Bytes& rest = enc_.rest().bytes();
+  Writer out;
+  out.bytes().reserve(rest.size() + 8 * runs_.size() + 8);
+  out.write_var_uint(runs_.size());
+  for (const Run& run : runs_) {
+    out.write_var_uint(run.written);
+    out.write_raw(ByteView(rest.data() + run.begin, run.end - run.begin));
+  }
+  rest = out.take();
+  runs_.clear();
+}
+
+template <class Enc>
+void write_block(Enc& enc, const Block& b, std::uint64_t offset) {
+  switch (b.kind) {
+    case BlockKind::kGc:
+      enc.write_info(0);
+      enc.write_len(b.length - offset);
+      return;
+    case BlockKind::kSkip:
+      enc.write_info(10);
+      enc.rest().write_var_uint(b.length - offset);  // the rest stream, in v2 as well
+      return;
+    case BlockKind::kItem:
+      break;
+  }
+  const bool has_origin = offset > 0 || b.has_origin;
+  const Id origin = offset > 0 ? Id{b.id.client, b.id.clock + offset - 1} : b.origin;
+  // The parentSub bit follows the decoded key even when no parent info is written:
+  // Yjs's Item.write does the same (spec §3.2, yjs-behaviours.md).
+  const auto info = static_cast<std::uint8_t>(static_cast<std::uint8_t>(b.ref) | (has_origin ? 0x80 : 0) |
+                                              (b.has_right_origin ? 0x40 : 0) | (b.has_parent_sub ? 0x20 : 0));
+  enc.write_info(info);
+  if (has_origin) enc.write_left_id(origin);
+  if (b.has_right_origin) enc.write_right_id(b.right_origin);
+  if (!has_origin && !b.has_right_origin) {
+    if (b.parent_kind == ParentKind::kRoot) {
+      enc.write_parent_info(true);
+      enc.write_string(b.parent_name);
+    } else if (b.parent_kind == ParentKind::kId) {
+      enc.write_parent_info(false);
+      enc.write_left_id(b.parent_id);
+    } else {
+      enc.fail();  // an item without any position (cannot come out of a decoder)
+      return;
+    }
+    if (b.has_parent_sub) enc.write_string(b.parent_sub);
+  }
+  switch (b.ref) {
+    case ContentRef::kDeleted:
+      enc.write_len(b.length - offset);
+      break;
+    case ContentRef::kJson:
+      enc.write_len(b.values.size() - offset);
+      for (std::size_t i = offset; i < b.values.size(); ++i) {
+        const Any& v = b.values[i];
+        if (v.kind == Any::Kind::kUndefined) {
+          enc.write_string("undefined");
+          continue;
+        }
+        std::string text;
+        if (!stringify_json(v, text)) {
+          enc.fail();
+          return;
+        }
+        enc.write_string(text);
+      }
+      break;
+    case ContentRef::kBinary:
+      enc.write_buf(b.text);
+      break;
+    case ContentRef::kString: {
+      if (offset == 0) {
+        enc.write_string(b.text);
+        break;
+      }
+      bool inside = false;
+      const std::size_t pos = utf16_to_byte_offset(b.text, offset, inside);
+      if (!inside) {
+        enc.write_string(b.text.substr(pos));
+      } else {
+        std::string tmp;
+        std::size_t i = pos;
+        append_code_point(tmp, low_surrogate(next_code_point(b.text, i)));
+        tmp.append(b.text.substr(i));
+        enc.write_string(tmp);
+      }
+      break;
+    }
+    case ContentRef::kEmbed:
+      enc.write_json(b.values[0]);
+      break;
+    case ContentRef::kFormat:
+      enc.write_key(b.text);
+      enc.write_json(b.values[0]);
+      break;
+    case ContentRef::kType:
+      enc.write_type_ref(b.type_ref);
+      if (b.type_ref == 3 || b.type_ref == 5) enc.write_key(b.text);
+      break;
+    case ContentRef::kAny:
+      enc.write_len(b.values.size() - offset);
+      for (std::size_t i = offset; i < b.values.size(); ++i) enc.write_any(b.values[i]);
+      break;
+    case ContentRef::kDoc:
+      enc.write_string(b.text);
+      enc.write_any(b.values[0]);
+      break;
+    case ContentRef::kNone:
+      enc.fail();
+      break;
+  }
+}
+
+std::string_view slice_text(std::string_view text, std::uint64_t offset, StringArena& arena) {
+  bool inside = false;
+  const std::size_t pos = utf16_to_byte_offset(text, offset, inside);
+  if (!inside) return text.substr(pos);
+  std::string tmp;
+  std::size_t i = pos;
+  append_code_point(tmp, low_surrogate(next_code_point(text, i)));
+  tmp.append(text.substr(i));
+  return arena.keep(std::move(tmp));
+}
+
+Block slice_block(const Block& b, std::uint64_t diff, StringArena& arena) {
+  assert(diff > 0 && diff < b.length);
+  Block out;
+  out.kind = b.kind;
+  out.id = {b.id.client, b.id.clock + diff};
+  out.length = b.length - diff;
+  if (b.kind != BlockKind::kItem) return out;
+  out.ref = b.ref;
+  out.has_origin = true;
+  out.origin = {b.id.client, b.id.clock + diff - 1};
+  out.has_right_origin = b.has_right_origin;
+  out.right_origin = b.right_origin;
+  out.parent_kind = b.parent_kind;
+  out.parent_name = b.parent_name;
+  out.parent_id = b.parent_id;
+  out.has_parent_sub = b.has_parent_sub;
+  out.parent_sub = b.parent_sub;
+  out.type_ref = b.type_ref;
+  switch (b.ref) {
+    case ContentRef::kString: {
+      // ContentString.splice: a left part ending in a high surrogate turns both the
+      // left's last and the right's first unit into U+FFFD.
+      std::string_view right = slice_text(b.text, diff, arena);
+      if (high_surrogate_at(b.text, diff - 1)) {
+        std::string tmp(kReplacementChar);
+        tmp.append(slice_text(right, 1, arena));
+        right = arena.keep(std::move(tmp));
+      }
+      out.text = right;
+      break;
+    }
+    case ContentRef::kJson:
+    case ContentRef::kAny:
+      out.values.assign(b.values.begin() + static_cast<std::ptrdiff_t>(diff), b.values.end());
+      break;
+    default:
+      out.text = b.text;
+      out.values = b.values;
+      break;
+  }
+  return out;
+}
+
+// ---- delete sets -------------------------------------------------------------
+
+template <class Dec>
+bool read_delete_set(Dec& dec, DeleteSet& ds) {
+  Reader& r = dec.rest();
+  const std::uint64_t clients = r.read_var_uint();
+  if (clients > r.remaining()) return false;
+  for (std::uint64_t i = 0; i < clients && !dec.failed(); ++i) {
+    dec.reset_ds_cur_val();
+    const std::uint64_t client = r.read_var_uint();
+    const std::uint64_t n = r.read_var_uint();
+    if (n > r.remaining()) return false;
+    for (std::uint64_t k = 0; k < n && !dec.failed(); ++k) {
+      const std::uint64_t clock = dec.read_ds_clock();
+      const std::uint64_t len = dec.read_ds_len();
+      if (len > kMaxSafeInteger - clock) return false;
+      if (!dec.failed()) ds.add(client, {clock, len});
+    }
+  }
+  return !dec.failed();
+}
+
+template <class Enc>
+void write_delete_set(Enc& enc, const DeleteSet& ds) {
+  Writer& w = enc.rest();
+  const auto clients = ds.sorted_for_write();
+  w.write_var_uint(clients.size());
+  for (const DeleteSet::Client* c : clients) {
+    enc.reset_ds_cur_val();
+    w.write_var_uint(c->client);
+    w.write_var_uint(c->ranges.size());
+    for (const DeleteRange& range : c->ranges) {
+      enc.write_ds_clock(range.clock);
+      enc.write_ds_len(range.len);
+    }
+  }
+}
+
+template class LazyReader<DecoderV1>;
+template class LazyReader<DecoderV2>;
+template class LazyWriter<EncoderV1>;
+template class LazyWriter<EncoderV2>;
+template void write_block(EncoderV1&, const Block&, std::uint64_t);
+template void write_block(EncoderV2&, const Block&, std::uint64_t);
+template bool read_delete_set(DecoderV1&, DeleteSet&);
+template bool read_delete_set(DecoderV2&, DeleteSet&);
+template void write_delete_set(EncoderV1&, const DeleteSet&);
+template void write_delete_set(EncoderV2&, const DeleteSet&);
+
+}  // namespace quire::crdt::detail

@@ -1,0 +1,106 @@
+#include "crdt/delete_set.h"
+
+#include <algorithm>
+
+#include "crdt/lib0.h"
+#include "crdt/update.h"
+
+namespace quire::crdt {
+
+void DeleteSet::add(std::uint64_t client, DeleteRange range) {
+  auto [it, inserted] = index_.emplace(client, clients_.size());
+  if (inserted) clients_.push_back(Client{client, {}});
+  clients_[it->second].ranges.push_back(range);
+}
+
+void DeleteSet::append(const DeleteSet& other) {
+  for (const Client& c : other.clients_) {
+    auto [it, inserted] = index_.emplace(c.client, clients_.size());
+    if (inserted) clients_.push_back(Client{c.client, {}});
+    auto& dst = clients_[it->second].ranges;
+    dst.insert(dst.end(), c.ranges.begin(), c.ranges.end());
+  }
+}
+
+void DeleteSet::sort_and_merge() {
+  for (Client& c : clients_) {
+    auto& dels = c.ranges;
+    // The coalesced result does not depend on the order of equal clocks, so an
+    // unstable sort gives Yjs's (stable) result.
+    std::sort(dels.begin(), dels.end(), [](const DeleteRange& a, const DeleteRange& b) { return a.clock < b.clock; });
+    std::size_t j = 1;
+    for (std::size_t i = 1; i < dels.size(); ++i) {
+      DeleteRange& left = dels[j - 1];
+      const DeleteRange& right = dels[i];
+      if (left.clock + left.len >= right.clock) {
+        left.len = std::max(left.len, right.clock + right.len - left.clock);
+      } else {
+        dels[j++] = right;
+      }
+    }
+    if (!dels.empty()) dels.resize(j);
+  }
+}
+
+std::vector<const DeleteSet::Client*> DeleteSet::sorted_for_write() const {
+  std::vector<const Client*> out;
+  out.reserve(clients_.size());
+  for (const Client& c : clients_) out.push_back(&c);
+  std::stable_sort(out.begin(), out.end(), [](const Client* a, const Client* b) { return a->client > b->client; });
+  return out;
+}
+
+bool operator==(const DeleteSet& a, const DeleteSet& b) {
+  if (a.clients_.size() != b.clients_.size()) return false;
+  for (std::size_t i = 0; i < a.clients_.size(); ++i) {
+    if (a.clients_[i].client != b.clients_[i].client || a.clients_[i].ranges != b.clients_[i].ranges) return false;
+  }
+  return true;
+}
+
+void StateVector::set(std::uint64_t client, std::uint64_t clock) { map_[client] = clock; }
+
+std::uint64_t StateVector::get(std::uint64_t client) const {
+  const auto it = map_.find(client);
+  return it == map_.end() ? 0 : it->second;
+}
+
+std::vector<std::pair<std::uint64_t, std::uint64_t>> StateVector::sorted() const {
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> out(map_.begin(), map_.end());
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  return out;
+}
+
+void StateVector::merge(const StateVector& other) {
+  for (const auto& [client, clock] : other.map_) {
+    auto& mine = map_[client];
+    mine = std::max(mine, clock);
+  }
+}
+
+Result<StateVector> decode_state_vector(ByteView bytes) {
+  Reader r(bytes);
+  StateVector sv;
+  const std::uint64_t n = r.read_var_uint();
+  if (n > r.remaining()) return Error{kCrdtDomain, static_cast<int>(CrdtErrc::kMalformed), "state vector: count exceeds input"};
+  for (std::uint64_t i = 0; i < n && !r.failed(); ++i) {
+    const std::uint64_t client = r.read_var_uint();
+    const std::uint64_t clock = r.read_var_uint();
+    if (!r.failed()) sv.set(client, clock);
+  }
+  if (r.failed()) return Error{kCrdtDomain, static_cast<int>(CrdtErrc::kMalformed), "state vector: truncated or malformed"};
+  return sv;
+}
+
+Bytes encode_state_vector(const StateVector& sv) {
+  Writer w;
+  const auto entries = sv.sorted();
+  w.write_var_uint(entries.size());
+  for (const auto& [client, clock] : entries) {
+    w.write_var_uint(client);
+    w.write_var_uint(clock);
+  }
+  return w.take();
+}
+
+}  // namespace quire::crdt

@@ -1,0 +1,14 @@
+// Test helpers: files from the shared/ folder (spec vectors, traces).
+#pragma once
+
+#include <string>
+
+#include "base/bytes.h"
+
+namespace quire::crdt::testing {
+
+std::string shared_path(const std::string& relative);
+// Reads a whole file; aborts the test program if it cannot (a missing fixture is a setup bug).
+Bytes read_file(const std::string& path);
+
+}  // namespace quire::crdt::testing

@@ -1,0 +1,179 @@
+#include "crdt/utf.h"
+
+namespace quire::crdt {
+
+namespace {
+
+// Length of the sequence starting with lead byte b, 0 for a continuation or invalid lead.
+inline int sequence_length(unsigned char b) {
+  if (b < 0x80) return 1;
+  if (b < 0xC2) return 0;
+  if (b < 0xE0) return 2;
+  if (b < 0xF0) return 3;
+  if (b < 0xF5) return 4;
+  return 0;
+}
+
+inline bool is_continuation(unsigned char b) { return (b & 0xC0) == 0x80; }
+
+// Validates one sequence at s[i]; `allow_surrogates` selects WTF-8 over UTF-8.
+inline int validate_at(std::string_view s, std::size_t i, bool allow_surrogates) {
+  const auto b0 = static_cast<unsigned char>(s[i]);
+  const int n = sequence_length(b0);
+  if (n == 0 || i + n > s.size()) return 0;
+  if (n == 1) return 1;
+  const auto b1 = static_cast<unsigned char>(s[i + 1]);
+  if (!is_continuation(b1)) return 0;
+  if (n == 3) {
+    if (b0 == 0xE0 && b1 < 0xA0) return 0;                       // overlong
+    if (b0 == 0xED && b1 >= 0xA0 && !allow_surrogates) return 0;  // surrogate
+    if (!is_continuation(static_cast<unsigned char>(s[i + 2]))) return 0;
+  } else if (n == 4) {
+    if (b0 == 0xF0 && b1 < 0x90) return 0;  // overlong
+    if (b0 == 0xF4 && b1 >= 0x90) return 0;  // > U+10FFFF
+    if (!is_continuation(static_cast<unsigned char>(s[i + 2])) ||
+        !is_continuation(static_cast<unsigned char>(s[i + 3])))
+      return 0;
+  }
+  return n;
+}
+
+inline bool is_surrogate_seq(std::string_view s, std::size_t i) {
+  return static_cast<unsigned char>(s[i]) == 0xED && i + 1 < s.size() &&
+         static_cast<unsigned char>(s[i + 1]) >= 0xA0;
+}
+
+}  // namespace
+
+bool is_valid_utf8(std::string_view s) {
+  std::size_t i = 0;
+  const std::size_t n = s.size();
+  while (i < n) {
+    // ASCII fast path, 8 bytes at a time.
+    while (i + 8 <= n) {
+      std::uint64_t w;
+      __builtin_memcpy(&w, s.data() + i, 8);
+      if (w & 0x8080808080808080ull) break;
+      i += 8;
+    }
+    if (i >= n) break;
+    if (static_cast<unsigned char>(s[i]) < 0x80) {
+      ++i;
+      continue;
+    }
+    const int len = validate_at(s, i, false);
+    if (len == 0) return false;
+    i += static_cast<std::size_t>(len);
+  }
+  return true;
+}
+
+bool is_plain_utf8(std::string_view s) {
+  for (std::size_t i = 0; i + 1 < s.size(); ++i) {
+    if (is_surrogate_seq(s, i)) return false;
+  }
+  return true;
+}
+
+std::uint64_t utf16_length(std::string_view s) {
+  // Every byte that is not a continuation byte starts a code point (1 unit);
+  // 4-byte leads add a second unit.
+  std::uint64_t units = 0;
+  for (char c : s) {
+    const auto b = static_cast<unsigned char>(c);
+    units += (b & 0xC0) != 0x80;
+    units += b >= 0xF0;
+  }
+  return units;
+}
+
+std::size_t utf16_to_byte_offset(std::string_view s, std::uint64_t units, bool& inside_pair) {
+  inside_pair = false;
+  std::size_t i = 0;
+  while (units > 0 && i < s.size()) {
+    const auto b = static_cast<unsigned char>(s[i]);
+    if (b >= 0xF0) {
+      if (units == 1) {
+        inside_pair = true;
+        return i;
+      }
+      units -= 2;
+      i += 4;
+    } else {
+      units -= 1;
+      i += b < 0x80 ? 1 : b < 0xE0 ? 2 : 3;
+    }
+  }
+  return i < s.size() ? i : s.size();
+}
+
+void append_code_point(std::string& out, std::uint32_t cp) {
+  if (cp < 0x80) {
+    out.push_back(static_cast<char>(cp));
+  } else if (cp < 0x800) {
+    out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else if (cp < 0x10000) {
+    out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
+    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else {
+    out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
+    out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  }
+}
+
+std::uint32_t next_code_point(std::string_view s, std::size_t& i) {
+  const auto b0 = static_cast<unsigned char>(s[i]);
+  if (b0 < 0x80) {
+    ++i;
+    return b0;
+  }
+  if (b0 < 0xE0) {
+    const std::uint32_t cp = (b0 & 0x1Fu) << 6 | (static_cast<unsigned char>(s[i + 1]) & 0x3Fu);
+    i += 2;
+    return cp;
+  }
+  if (b0 < 0xF0) {
+    const std::uint32_t cp = (b0 & 0x0Fu) << 12 | (static_cast<unsigned char>(s[i + 1]) & 0x3Fu) << 6 |
+                             (static_cast<unsigned char>(s[i + 2]) & 0x3Fu);
+    i += 3;
+    return cp;
+  }
+  const std::uint32_t cp = (b0 & 0x07u) << 18 | (static_cast<unsigned char>(s[i + 1]) & 0x3Fu) << 12 |
+                           (static_cast<unsigned char>(s[i + 2]) & 0x3Fu) << 6 |
+                           (static_cast<unsigned char>(s[i + 3]) & 0x3Fu);
+  i += 4;
+  return cp;
+}
+
+void append_utf8_from_wtf8(std::string& out, std::string_view s) {
+  if (is_plain_utf8(s)) {
+    out.append(s);
+    return;
+  }
+  std::size_t i = 0;
+  while (i < s.size()) {
+    if (!is_surrogate_seq(s, i)) {
+      const std::size_t start = i;
+      next_code_point(s, i);
+      out.append(s.substr(start, i - start));
+      continue;
+    }
+    const std::uint32_t hi = next_code_point(s, i);
+    if (hi < 0xDC00 && i < s.size() && is_surrogate_seq(s, i)) {
+      std::size_t j = i;
+      const std::uint32_t lo = next_code_point(s, j);
+      if (lo >= 0xDC00) {
+        append_code_point(out, 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00));
+        i = j;
+        continue;
+      }
+    }
+    out.append(kReplacementChar);
+  }
+}
+
+}  // namespace quire::crdt
