@@ -42,7 +42,10 @@ std::string content_string(const Block& b) {
       return "Format " + quoted(b.text) + "=" + describe_any(b.values[0]);
     case ContentRef::kType: {
       std::string out = std::string("Type ") + kTypeNames[b.type_ref];
-      if (b.type_ref == 3 || b.type_ref == 5) out += " " + quoted(b.text);
+      if (b.type_ref == 3 || b.type_ref == 5) {
+        out += ' ';
+        quote_json_string(out, b.text);
+      }
       return out;
     }
     case ContentRef::kAny:

@@ -94,6 +94,7 @@ class ReaderOrder {
   // The reader Yjs would find first after its filter-and-sort step.
   std::size_t pop_head() {
     if (conflicts_ > 0) resort_like_v8();
+    first_sort_ = false;
     std::pop_heap(heap_.begin(), heap_.end(), after);
     const std::size_t index = heap_.back().index;
     heap_.pop_back();
@@ -158,10 +159,16 @@ class ReaderOrder {
   void resort_like_v8() {
     std::vector<std::size_t> order;
     order.reserve(heap_.size());
-    std::sort(heap_.begin(), heap_.end(), [](const Entry& a, const Entry& b) { return after(b, a); });
-    if (has_prev_) order.push_back(prev_head_);
-    for (const Entry& e : heap_) {
-      if (!has_prev_ || e.index != prev_head_) order.push_back(e.index);
+    if (first_sort_) {
+      // Yjs's first sort sees the readers in input order.
+      for (const Entry& e : heap_) order.push_back(e.index);
+      std::sort(order.begin(), order.end());
+    } else {
+      std::sort(heap_.begin(), heap_.end(), [](const Entry& a, const Entry& b) { return after(b, a); });
+      if (has_prev_) order.push_back(prev_head_);
+      for (const Entry& e : heap_) {
+        if (!has_prev_ || e.index != prev_head_) order.push_back(e.index);
+      }
     }
     const auto cmp = [this](std::size_t x, std::size_t y) -> int {
       const Block& a = readers_[x].curr();
@@ -188,6 +195,7 @@ class ReaderOrder {
   std::int64_t next_seq_ = -1;
   std::size_t prev_head_ = 0;
   bool has_prev_ = false;
+  bool first_sort_ = true;
 };
 
 // mergeUpdatesV2. Yjs re-sorts all readers after every step (client descending,
