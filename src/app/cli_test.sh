@@ -1,2 +1,83 @@
 #!/usr/bin/env bash
-exit 0
+# End-to-end checks of `quire update …` on real Yjs data: exit codes, stdout
+# bytes and one-line errors. usage: cli_test.sh QUIRE_BINARY SHARED_DIR
+set -uo pipefail
+quire=$1
+shared=$2
+traces=$shared/traces/yjs
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+passed=0
+failed=0
+
+ok() { passed=$((passed + 1)); }
+bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
+hex() { od -An -v -tx1 "$1" | tr -d ' \n'; }
+unhex() { echo -n "$1" | sed 's/../\\x&/g' | xargs -0 printf '%b' > "$2"; }
+expect_eq() {  # name actual expected
+  if [[ "$2" == "$3" ]]; then ok; else bad "$1: got '$2', expected '$3'"; fi
+}
+
+# merge of two updates with a gap → a Skip struct (vector merge_with_gap_skip)
+unhex 010109000401017402616200 "$tmp/a.bin"
+unhex 0101090484090302656600 "$tmp/c.bin"
+"$quire" update merge "$tmp/a.bin" "$tmp/c.bin" > "$tmp/m.bin"
+expect_eq "merge with gap" "$(hex "$tmp/m.bin")" 01030900040101740261620a0284090302656600
+"$quire" update state-vector "$tmp/m.bin" > "$tmp/sv.bin"
+expect_eq "state vector stops at the gap" "$(hex "$tmp/sv.bin")" 010902
+
+# diff against a state vector slices at its clock
+unhex 01010100040101740361626300 "$tmp/abc.bin"
+unhex 010102 "$tmp/sv12.bin"
+"$quire" update diff "$tmp/abc.bin" "$tmp/sv12.bin" > "$tmp/d.bin"
+expect_eq "diff" "$(hex "$tmp/d.bin")" 01010102840101016300
+
+# a framed trace: merging every per-edit update gives the document's state vector
+for t in node_nodecc friendsforever; do
+  "$quire" update merge --framed "$traces/$t.updates.bin" > "$tmp/$t.merged"
+  a=$("$quire" update state-vector "$tmp/$t.merged" | od -An -v -tx1)
+  b=$("$quire" update state-vector "$traces/$t.yjs.bin" | od -An -v -tx1)
+  expect_eq "$t merged state vector" "$a" "$b"
+done
+
+# v1 → v2 → v1 round trip of a whole document; stdin as '-'
+"$quire" update convert --to v2 "$traces/node_nodecc.yjs.bin" > "$tmp/v2.bin"
+"$quire" update convert --to v1 - < "$tmp/v2.bin" > "$tmp/v1.bin"
+if cmp -s "$tmp/v1.bin" "$traces/node_nodecc.yjs.bin"; then ok; else bad "v1→v2→v1 round trip"; fi
+v2size=$(stat -c %s "$tmp/v2.bin"); v1size=$(stat -c %s "$tmp/v1.bin")
+if ((v2size < v1size)); then ok; else bad "v2 ($v2size) should be smaller than v1 ($v1size)"; fi
+"$quire" update state-vector --format v2 "$tmp/v2.bin" > "$tmp/sv2.bin"
+"$quire" update state-vector "$tmp/v1.bin" > "$tmp/sv1.bin"
+if cmp -s "$tmp/sv1.bin" "$tmp/sv2.bin"; then ok; else bad "state vector of v2 input"; fi
+
+# inspect lists structs and the delete set
+out=$("$quire" update inspect "$tmp/m.bin")
+if grep -q "Skip 9:2 len=2" <<<"$out" && grep -q 'Item 9:0 len=2 parent="t" String "ab"' <<<"$out"; then ok; else bad "inspect: $out"; fi
+out=$("$quire" update inspect --framed "$traces/git-makefile.updates.bin" | grep -c '^update ')
+expect_eq "inspect --framed lists every update" "$out" 3210
+
+# bad input: one line on stderr, exit 1, nothing on stdout
+head -c 7 "$tmp/abc.bin" > "$tmp/trunc.bin"
+unhex 020105 "$tmp/badsv.bin"
+for verb in "merge $tmp/trunc.bin $tmp/abc.bin" "state-vector $tmp/trunc.bin" "inspect $tmp/trunc.bin" \
+            "convert --to v2 $tmp/trunc.bin" "diff $tmp/abc.bin $tmp/badsv.bin" "merge --framed $tmp/abc.bin" \
+            "merge $tmp/missing.bin"; do
+  # shellcheck disable=SC2086
+  "$quire" update $verb > "$tmp/out" 2> "$tmp/err"
+  rc=$?
+  lines=$(wc -l < "$tmp/err")
+  if [[ $rc -eq 1 && $lines -eq 1 && ! -s "$tmp/out" ]] && grep -q '^quire: ' "$tmp/err"; then ok; else
+    bad "bad input '$verb': rc=$rc stderr=$(cat "$tmp/err")"; fi
+done
+
+# usage errors exit 2
+for args in "" "update" "update frobnicate x" "update convert $tmp/abc.bin" "update diff $tmp/abc.bin" "nope"; do
+  # shellcheck disable=SC2086
+  "$quire" $args > /dev/null 2>&1
+  rc=$?
+  expect_eq "usage '$args'" "$rc" 2
+done
+"$quire" help > "$tmp/help" && grep -q "quire update merge" "$tmp/help" && ok || bad "help"
+
+echo "$passed passed, $failed failed"
+[[ $failed -eq 0 ]]

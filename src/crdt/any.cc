@@ -76,11 +76,11 @@ bool operator==(const Any& a, const Any& b) {
   return false;
 }
 
-void normalize_object(std::vector<std::pair<std::string, Any>>& entries) {
+void normalize_object(std::vector<AnyMember>& entries) {
   if (entries.size() > 1) {
     // Deduplicate: the first position keeps the last value. The views index the
     // strings inside `unique`, which is reserved up front and never reallocates.
-    std::vector<std::pair<std::string, Any>> unique;
+    std::vector<AnyMember> unique;
     unique.reserve(entries.size());
     std::unordered_map<std::string_view, std::size_t> slot;
     slot.reserve(entries.size());

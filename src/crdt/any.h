@@ -18,6 +18,8 @@
 
 namespace quire::crdt {
 
+struct AnyMember;
+
 struct Any {
   enum class Kind : std::uint8_t { kUndefined, kNull, kBool, kNumber, kBigInt, kString, kBytes, kArray, kObject };
 
@@ -27,30 +29,14 @@ struct Any {
   std::int64_t bigint = 0;
   std::string str;                                  // kString (WTF-8) and kBytes
   std::vector<Any> array;                           // kArray
-  std::vector<std::pair<std::string, Any>> object;  // kObject, in JavaScript property order
+  std::vector<AnyMember> object;  // kObject, in JavaScript property order
 
-  static Any undefined() { return {}; }
-  static Any null() { return make(Kind::kNull); }
-  static Any from_bool(bool b) {
-    Any a = make(Kind::kBool);
-    a.boolean = b;
-    return a;
-  }
-  static Any from_number(double d) {
-    Any a = make(Kind::kNumber);
-    a.number = d;
-    return a;
-  }
-  static Any from_string(std::string s) {
-    Any a = make(Kind::kString);
-    a.str = std::move(s);
-    return a;
-  }
-  static Any make(Kind k) {
-    Any a;
-    a.kind = k;
-    return a;
-  }
+  static Any undefined();
+  static Any null();
+  static Any from_bool(bool b);
+  static Any from_number(double d);
+  static Any from_string(std::string s);
+  static Any make(Kind k);
 
   // Own property `key` of an object, or nullptr.
   [[nodiscard]] const Any* get(std::string_view key) const;
@@ -60,10 +46,44 @@ struct Any {
   friend bool operator==(const Any& a, const Any& b);
 };
 
+// An object property. (Not std::pair: clang instantiates pair<…, Any> while Any
+// is still incomplete.)
+struct AnyMember {
+  AnyMember() = default;
+  AnyMember(std::string k, Any v) : first(std::move(k)), second(std::move(v)) {}
+  std::string first;
+  Any second;
+  friend bool operator==(const AnyMember&, const AnyMember&) = default;
+};
+
+// Defined out of the class: the members' containers need Any complete.
+inline Any Any::make(Kind k) {
+  Any a;
+  a.kind = k;
+  return a;
+}
+inline Any Any::undefined() { return {}; }
+inline Any Any::null() { return make(Kind::kNull); }
+inline Any Any::from_bool(bool b) {
+  Any a = make(Kind::kBool);
+  a.boolean = b;
+  return a;
+}
+inline Any Any::from_number(double d) {
+  Any a = make(Kind::kNumber);
+  a.number = d;
+  return a;
+}
+inline Any Any::from_string(std::string s) {
+  Any a = make(Kind::kString);
+  a.str = std::move(s);
+  return a;
+}
+
 // Puts an object's entries in JavaScript property order: duplicate keys keep
 // the first position and the last value; array-index keys ("0".."4294967294")
 // first in ascending numeric order, then the others in insertion order.
-void normalize_object(std::vector<std::pair<std::string, Any>>& entries);
+void normalize_object(std::vector<AnyMember>& entries);
 
 // lib0 readAny. Fails (returns false, reader failed) on unknown tags, invalid
 // UTF-8, truncation, or nesting deeper than `max_depth`.

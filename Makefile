@@ -1,0 +1,66 @@
+# Quire — the two commands of the README, and the long-running targets.
+#
+#   make run     install what is missing, build release, start Quire
+#   make test    install what is missing, build, run every test suite
+#   make fuzz    libFuzzer on the update decoders (FUZZ_SECONDS per target)
+#   make soak    millions of differential cases against the reference Yjs
+#   make bench   benchmarks (figures go to docs/benchmarks.md by hand)
+
+SHELL := /bin/bash
+JOBS ?= $(shell nproc)
+FUZZ_SECONDS ?= 600
+FUZZ_SMOKE_SECONDS ?= 30
+SOAK_CASES ?= 1000000
+SOAK_BATCH ?= 10000
+
+RELEASE := build/release
+ASAN := build/asan-ubsan
+FUZZ := build/fuzz
+QUIRE := $(RELEASE)/src/app/quire
+
+.PHONY: all deps build build-asan build-fuzz run test test-release test-asan fuzz fuzz-smoke soak bench clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	@cmake --preset release >/dev/null
+	@cmake --build --preset release -j $(JOBS)
+
+build-asan: deps
+	@cmake --preset asan-ubsan >/dev/null
+	@cmake --build --preset asan-ubsan -j $(JOBS)
+
+build-fuzz: deps
+	@cmake --preset fuzz >/dev/null
+	@cmake --build --preset fuzz -j $(JOBS)
+
+run: build
+	@$(QUIRE) help
+
+test: test-release test-asan fuzz-smoke
+	@echo "make test: all suites passed"
+
+test-release: build
+	@ctest --preset release
+
+test-asan: build-asan
+	@ctest --preset asan-ubsan
+
+fuzz-smoke: build-fuzz
+	@scripts/fuzz.sh $(FUZZ)/src/crdt/crdt_update_fuzz $(FUZZ_SMOKE_SECONDS)
+
+fuzz: build-fuzz
+	@scripts/fuzz.sh $(FUZZ)/src/crdt/crdt_update_fuzz $(FUZZ_SECONDS)
+
+soak: build
+	@scripts/soak.sh $(RELEASE)/src/crdt/crdt_yjs_compare $(SOAK_CASES) $(SOAK_BATCH)
+
+bench: build
+	@$(RELEASE)/src/crdt/crdt_bench
+	@scripts/bench-merge.sh $(QUIRE)
+
+clean:
+	rm -rf build

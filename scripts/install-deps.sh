@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs what Quire needs to build, test and benchmark on a fresh Debian
+# (bookworm) machine: apt packages that are missing, then the npm packages of
+# every Node tool from its lockfile. Safe to run repeatedly; does nothing when
+# everything is present.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+  g++ cmake ninja-build ccache pkg-config make
+  libgtest-dev libgmock-dev libbenchmark-dev
+  clang libclang-rt-dev            # libFuzzer + sanitizer runtimes for `make fuzz`
+  nodejs npm                        # the reference Yjs for differential tests
+  time                              # GNU time: peak memory in benchmarks
+)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# A Node.js from elsewhere (e.g. a newer one already on PATH) satisfies nodejs/npm.
+if command -v node >/dev/null && command -v npm >/dev/null; then
+  filtered=()
+  for p in "${missing[@]}"; do [[ "$p" == nodejs || "$p" == npm ]] || filtered+=("$p"); done
+  missing=("${filtered[@]+"${filtered[@]}"}")
+fi
+if ((${#missing[@]})); then
+  echo "install-deps: installing ${missing[*]}"
+  SUDO=""
+  [[ $(id -u) -eq 0 ]] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# npm packages, pinned by lockfile. `npm ci` only when the lockfile changed.
+for dir in tools/yjs-harness; do
+  stamp="$dir/node_modules/.package-lock.json"
+  if [[ ! -f "$stamp" || "$dir/package-lock.json" -nt "$stamp" ]]; then
+    echo "install-deps: npm ci in $dir"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+done

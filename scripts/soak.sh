@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Differential soak: CASES random editing sessions against the reference Yjs, in
+# batches of BATCH with a fresh seed each, so the case files stay small.
+# usage: scripts/soak.sh COMPARE_BINARY CASES BATCH
+set -euo pipefail
+cd "$(dirname "$0")/.."
+compare=$1
+cases=$2
+batch=$3
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+done_cases=0
+seed=1000
+while ((done_cases < cases)); do
+  n=$((cases - done_cases < batch ? cases - done_cases : batch))
+  node tools/yjs-harness/gen-cases.mjs --seed "$seed" --count "$n" --out "$tmp/cases.bin" 2>/dev/null >/dev/null
+  if ! "$compare" cases "$tmp/cases.bin" > "$tmp/out.txt"; then
+    cat "$tmp/out.txt"
+    echo "soak: FAILED at seed $seed (regenerate: node tools/yjs-harness/gen-cases.mjs --seed $seed --count $n)"
+    exit 1
+  fi
+  done_cases=$((done_cases + n))
+  echo "soak: seed $seed ok — $(tail -1 "$tmp/out.txt"); $done_cases/$cases cases"
+  seed=$((seed + 1))
+done
+echo "soak: $done_cases cases passed"
