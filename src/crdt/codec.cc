@@ -111,7 +111,7 @@ DecoderV2::DecoderV2(ByteView data, StringArena& arena, const Limits& limits)
   parent_info_ = RleU8Decoder(r.read_var_bytes());
   type_ref_ = UintOptRleDecoder(r.read_var_bytes());
   len_ = UintOptRleDecoder(r.read_var_bytes());
-  if (r.failed()) failed_ = true;
+  if (r.failed()) fail();
   rest_ = r;
 }
 
@@ -518,5 +518,7 @@ template bool read_delete_set(DecoderV1&, DeleteSet&);
 template bool read_delete_set(DecoderV2&, DeleteSet&);
 template void write_delete_set(EncoderV1&, const DeleteSet&);
 template void write_delete_set(EncoderV2&, const DeleteSet&);
+template bool read_delete_set(DsDecoderV2&, DeleteSet&);
+template void write_delete_set(DsEncoderV2&, const DeleteSet&);
 
 }  // namespace quire::crdt::detail

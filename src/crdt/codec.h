@@ -220,17 +220,77 @@ class StringColumnDecoder {
   bool failed_ = false;
 };
 
-class DecoderV2 {
+// Yjs's DSDecoderV2 / DSEncoderV2: the rest stream with per-client delta-coded
+// delete ranges. Bases of the v2 update codecs, and used alone for a delete set
+// outside an update.
+class DsDecoderV2 {
+ public:
+  DsDecoderV2() = default;
+  explicit DsDecoderV2(ByteView data) : rest_(data) {}
+  Reader& rest() { return rest_; }
+  [[nodiscard]] bool failed() const { return rest_.failed() || failed_; }
+  void fail() { failed_ = true; }
+  void reset_ds_cur_val() { cur_ = 0; }
+  std::uint64_t read_ds_clock() {
+    cur_ += rest_.read_var_uint();
+    if (cur_ > kMaxSafeInteger) failed_ = true;
+    return cur_;
+  }
+  std::uint64_t read_ds_len() {
+    const std::uint64_t diff = rest_.read_var_uint() + 1;
+    cur_ += diff;
+    if (cur_ > kMaxSafeInteger) failed_ = true;
+    return diff;
+  }
+
+ protected:
+  Reader rest_;
+
+ private:
+  std::uint64_t cur_ = 0;
+  bool failed_ = false;
+};
+
+class DsEncoderV2 {
+ public:
+  Writer& rest() { return rest_; }
+  [[nodiscard]] bool failed() const { return failed_; }
+  void fail() { failed_ = true; }
+  void reset_ds_cur_val() { cur_ = 0; }
+  void write_ds_clock(std::uint64_t c) {
+    if (c < cur_) {
+      failed_ = true;  // lib0 would write garbage for a negative difference
+      return;
+    }
+    rest_.write_var_uint(c - cur_);
+    cur_ = c;
+  }
+  void write_ds_len(std::uint64_t n) {
+    if (n == 0) {
+      failed_ = true;  // Yjs throws (error.unexpectedCase)
+      return;
+    }
+    rest_.write_var_uint(n - 1);
+    cur_ += n;
+  }
+
+ protected:
+  Writer rest_;
+
+ private:
+  std::uint64_t cur_ = 0;
+  bool failed_ = false;
+};
+
+class DecoderV2 : public DsDecoderV2 {
  public:
   DecoderV2(ByteView data, StringArena& arena, const Limits& limits);
 
-  Reader& rest() { return rest_; }
   [[nodiscard]] bool failed() const {
-    return failed_ || rest_.failed() || key_clock_.failed() || client_.failed() || left_clock_.failed() ||
+    return DsDecoderV2::failed() || key_clock_.failed() || client_.failed() || left_clock_.failed() ||
            right_clock_.failed() || info_.failed() || string_.failed() || parent_info_.failed() ||
            type_ref_.failed() || len_.failed();
   }
-  void fail() { failed_ = true; }
   [[nodiscard]] std::size_t input_size() const { return input_size_; }
   [[nodiscard]] const Limits& limits() const { return limits_; }
   StringArena& arena() { return arena_; }
@@ -254,21 +314,7 @@ class DecoderV2 {
   bool read_json(Any& out) { return crdt::read_any(rest_, out, limits_.max_depth); }
   std::string_view read_key();
 
-  void reset_ds_cur_val() { ds_cur_ = 0; }
-  std::uint64_t read_ds_clock() {
-    ds_cur_ += rest_.read_var_uint();
-    if (ds_cur_ > kMaxSafeInteger) fail();
-    return ds_cur_;
-  }
-  std::uint64_t read_ds_len() {
-    const std::uint64_t diff = rest_.read_var_uint() + 1;
-    ds_cur_ += diff;
-    if (ds_cur_ > kMaxSafeInteger) fail();
-    return diff;
-  }
-
  private:
-  Reader rest_;
   std::size_t input_size_;
   StringArena& arena_;
   const Limits& limits_;
@@ -282,8 +328,6 @@ class DecoderV2 {
   UintOptRleDecoder type_ref_;
   UintOptRleDecoder len_;
   std::vector<std::string_view> keys_;
-  std::uint64_t ds_cur_ = 0;
-  bool failed_ = false;
 };
 
 class RleU8Encoder {
@@ -386,10 +430,8 @@ class StringColumnEncoder {
   UintOptRleEncoder lens_;
 };
 
-class EncoderV2 {
+class EncoderV2 : public DsEncoderV2 {
  public:
-  Writer& rest() { return rest_; }
-  [[nodiscard]] bool failed() const { return failed_; }
 
   void write_client(std::uint64_t c) { client_.write(c); }
   void write_left_id(Id id) {
@@ -414,30 +456,10 @@ class EncoderV2 {
     key_clock_.write(key_clock_value_++);
     string_.write(k);
   }
-  void fail() { failed_ = true; }
-
-  void reset_ds_cur_val() { ds_cur_ = 0; }
-  void write_ds_clock(std::uint64_t c) {
-    if (c < ds_cur_) {
-      failed_ = true;  // lib0 would write garbage for a negative difference
-      return;
-    }
-    rest_.write_var_uint(c - ds_cur_);
-    ds_cur_ = c;
-  }
-  void write_ds_len(std::uint64_t n) {
-    if (n == 0) {
-      failed_ = true;  // Yjs throws (error.unexpectedCase)
-      return;
-    }
-    rest_.write_var_uint(n - 1);
-    ds_cur_ += n;
-  }
 
   Bytes finish();
 
  private:
-  Writer rest_;
   IntDiffOptRleEncoder key_clock_;
   std::int64_t key_clock_value_ = 0;
   UintOptRleEncoder client_;
@@ -448,8 +470,6 @@ class EncoderV2 {
   RleU8Encoder parent_info_;
   UintOptRleEncoder type_ref_;
   UintOptRleEncoder len_;
-  std::uint64_t ds_cur_ = 0;
-  bool failed_ = false;
 };
 
 // ---- structs ---------------------------------------------------------------

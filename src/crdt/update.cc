@@ -82,8 +82,8 @@ class ReaderOrder {
     heap_.reserve(readers.size());
     for (std::size_t i = 0; i < readers.size(); ++i) {
       if (readers[i].has_curr()) {
-        track(readers[i].curr(), +1);
         heap_.push_back(entry(i, static_cast<std::int64_t>(i)));
+        track(readers[i].curr(), +1);
       }
     }
     std::make_heap(heap_.begin(), heap_.end(), after);
@@ -108,9 +108,9 @@ class ReaderOrder {
   void push_head(std::size_t index) {
     has_prev_ = readers_[index].has_curr();
     if (!has_prev_) return;
-    track(readers_[index].curr(), +1);
     heap_.push_back(entry(index, next_seq_--));
     std::push_heap(heap_.begin(), heap_.end(), after);
+    track(readers_[index].curr(), +1);
   }
 
  private:
@@ -140,14 +140,34 @@ class ReaderOrder {
   }
 
   // Counts readers per current id and kind: a GC and an Item at the same id are
-  // the only pair Yjs's comparator orders inconsistently.
+  // the only pair Yjs's comparator orders inconsistently. No GC, no such pair, so
+  // the per-id counts exist only while some reader stands on a GC (traces of
+  // plain typing never build them). The tracked readers are those in the heap.
   void track(const Block& b, int delta) {
+    if (b.kind == BlockKind::kGc) gc_readers_ += delta;
+    if (counts_.empty()) {
+      if (gc_readers_ == 0) return;
+      rebuild_counts();  // includes `b` when it was just added
+      return;
+    }
+    count(b, delta);
+    if (gc_readers_ == 0) {
+      counts_.clear();
+      conflicts_ = 0;
+    }
+  }
+  void count(const Block& b, int delta) {
     Counts& c = counts_[b.id];
     const bool before = c.gc > 0 && c.item > 0;
     (b.kind == BlockKind::kGc ? c.gc : c.item) += static_cast<std::uint32_t>(delta);
     const bool now = c.gc > 0 && c.item > 0;
     if (before != now) conflicts_ += now ? 1 : -1;
     if (c.gc == 0 && c.item == 0) counts_.erase(b.id);
+  }
+  void rebuild_counts() {
+    counts_.clear();
+    conflicts_ = 0;
+    for (const Entry& e : heap_) count(readers_[e.index].curr(), +1);
   }
   void untrack(std::size_t index) {
     // The head's key is about to change; it is tracked again by push_head.
@@ -192,6 +212,7 @@ class ReaderOrder {
   std::vector<Entry> heap_;
   std::unordered_map<Id, Counts, IdHash> counts_;
   std::int64_t conflicts_ = 0;
+  std::int64_t gc_readers_ = 0;
   std::int64_t next_seq_ = -1;
   std::size_t prev_head_ = 0;
   bool has_prev_ = false;
@@ -394,6 +415,34 @@ Result<Bytes> convert_impl(ByteView update, const Limits& limits) {
 }
 
 }  // namespace
+
+Result<DeleteSet> decode_delete_set(ByteView bytes, UpdateFormat format) {
+  DeleteSet ds;
+  bool ok = false;
+  if (format == UpdateFormat::kV1) {
+    StringArena arena;
+    const Limits limits;
+    DecoderV1 dec(bytes, arena, limits);
+    ok = detail::read_delete_set(dec, ds);
+  } else {
+    detail::DsDecoderV2 dec(bytes);  // Yjs's DSDecoderV2: the rest stream alone, no columns
+    ok = detail::read_delete_set(dec, ds);
+  }
+  if (!ok) return malformed("delete set: truncated or malformed");
+  return ds;
+}
+
+Result<Bytes> encode_delete_set(const DeleteSet& ds, UpdateFormat format) {
+  if (format == UpdateFormat::kV1) {
+    EncoderV1 enc;
+    detail::write_delete_set(enc, ds);
+    return finish(enc, "delete set");
+  }
+  detail::DsEncoderV2 enc;
+  detail::write_delete_set(enc, ds);
+  if (enc.failed()) return unencodable("delete set: a zero-length or unsorted range cannot be written as v2");
+  return enc.rest().take();
+}
 
 Result<DecodedUpdate> decode_update(ByteView update, UpdateFormat format, const Limits& limits) {
   return format == UpdateFormat::kV1 ? decode_impl<DecoderV1>(update, limits)

@@ -118,6 +118,12 @@ Result<Bytes> state_vector_from_update(ByteView update, UpdateFormat format = Up
 // Yjs `convertUpdateFormatV1ToV2` / `convertUpdateFormatV2ToV1` (and same-format re-encoding).
 Result<Bytes> convert_update(ByteView update, UpdateFormat from, UpdateFormat to, const Limits& limits = {});
 
+// A delete set on its own, as Yjs's writeDeleteSet / readDeleteSet lay it out (a
+// snapshot is a delete set followed by a state vector). Decoding keeps clients in
+// first-seen order and ranges as given; call sort_and_merge() to normalise.
+Result<DeleteSet> decode_delete_set(ByteView bytes, UpdateFormat format = UpdateFormat::kV1);
+Result<Bytes> encode_delete_set(const DeleteSet& ds, UpdateFormat format = UpdateFormat::kV1);
+
 // A readable listing of an update's structs and delete set (`quire update inspect`).
 std::string describe_update(const DecodedUpdate& update);
 

@@ -138,3 +138,43 @@ TEST(Hostile, CountsLargerThanTheInputAreRefused) {
 
 }  // namespace
 }  // namespace quire::crdt
+
+namespace quire::crdt {
+namespace {
+
+TEST(DeleteSets, DecodeEncodeAndNormalise) {
+  // v1: client 5 with ranges (4,2) (1,1) (2,2); client 9 with (0,1).
+  const Bytes v1 = hex("02050304020101020209010001");
+  auto ds = decode_delete_set(v1);
+  ASSERT_TRUE(ds.ok());
+  ASSERT_EQ(ds->clients().size(), 2u);
+  // Written clients descending, ranges as given.
+  auto again = encode_delete_set(*ds);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(to_hex(*again), "02090100010503040201010202");
+  // Unsorted ranges cannot be delta-coded as v2 …
+  EXPECT_FALSE(encode_delete_set(*ds, UpdateFormat::kV2).ok());
+  // … normalised they can: (1,1)+(2,2)+(4,2) touch and coalesce into (1,5).
+  ds->sort_and_merge();
+  EXPECT_EQ(ds->clients()[0].ranges, (std::vector<DeleteRange>{{1, 5}}));
+  auto v2 = encode_delete_set(*ds, UpdateFormat::kV2);
+  ASSERT_TRUE(v2.ok());
+  EXPECT_EQ(to_hex(*v2), "020901000005010104");
+  auto back = decode_delete_set(*v2, UpdateFormat::kV2);
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(to_hex(*encode_delete_set(*back)), "020901000105010105");
+  EXPECT_FALSE(decode_delete_set(hex("0205")).ok());
+}
+
+TEST(StateVectors, DecodeMergeEncode) {
+  auto a = decode_state_vector(hex("020103ff0105"));  // {1:3, 255:5}
+  auto b = decode_state_vector(hex("0201070901"));    // {1:7, 9:1}
+  ASSERT_TRUE(a.ok());
+  ASSERT_TRUE(b.ok());
+  a->merge(*b);
+  EXPECT_EQ(to_hex(encode_state_vector(*a)), "03ff010509010107");
+  EXPECT_FALSE(decode_state_vector(hex("03ff01")).ok());
+}
+
+}  // namespace
+}  // namespace quire::crdt
