@@ -279,16 +279,59 @@ bool LazyReader<Dec>::read_content(Block& b, std::uint8_t ref) {
 
 // ---- lazy writer -----------------------------------------------------------
 
+ItemView view_of(const Block& b) {
+  ItemView v;
+  v.id = b.id;
+  v.length = b.length;
+  v.ref = b.ref;
+  v.type_ref = b.type_ref;
+  v.has_origin = b.has_origin;
+  v.has_right_origin = b.has_right_origin;
+  v.has_parent_sub = b.has_parent_sub;
+  v.parent_kind = b.parent_kind;
+  v.origin = b.origin;
+  v.right_origin = b.right_origin;
+  v.parent_id = b.parent_id;
+  v.parent_name = b.parent_name;
+  v.parent_sub = b.parent_sub;
+  v.text = b.text;
+  v.values = b.values;
+  return v;
+}
+
 template <class Enc>
 void LazyWriter<Enc>::write(const Block& b, std::uint64_t offset) {
-  if (written_ > 0 && curr_client_ != b.id.client) flush();
-  if (written_ == 0) {
-    curr_client_ = b.id.client;
-    run_begin_ = enc_.rest().size();
-    enc_.write_client(b.id.client);
-    enc_.rest().write_var_uint(b.id.clock + offset);
+  if (b.kind == BlockKind::kItem) {
+    const ItemView v = view_of(b);
+    write(b.kind, b.id, b.length, &v, offset);
+  } else {
+    write(b.kind, b.id, b.length, nullptr, offset);
   }
-  write_block(enc_, b, offset);
+}
+
+template <class Enc>
+void LazyWriter<Enc>::write(BlockKind kind, Id id, std::uint64_t length, const ItemView* item,
+                            std::uint64_t offset) {
+  if (written_ > 0 && curr_client_ != id.client) flush();
+  if (written_ == 0) {
+    curr_client_ = id.client;
+    run_begin_ = enc_.rest().size();
+    enc_.write_client(id.client);
+    enc_.rest().write_var_uint(id.clock + offset);
+  }
+  switch (kind) {
+    case BlockKind::kGc:
+      enc_.write_info(0);
+      enc_.write_len(length - offset);
+      break;
+    case BlockKind::kSkip:
+      enc_.write_info(10);
+      enc_.rest().write_var_uint(length - offset);  // the rest stream, in v2 as well
+      break;
+    case BlockKind::kItem:
+      write_item(enc_, *item, offset);
+      break;
+  }
   ++written_;
 }
 
@@ -315,19 +358,7 @@ void LazyWriter<Enc>::finish() {
 }
 
 template <class Enc>
-void write_block(Enc& enc, const Block& b, std::uint64_t offset) {
-  switch (b.kind) {
-    case BlockKind::kGc:
-      enc.write_info(0);
-      enc.write_len(b.length - offset);
-      return;
-    case BlockKind::kSkip:
-      enc.write_info(10);
-      enc.rest().write_var_uint(b.length - offset);  // the rest stream, in v2 as well
-      return;
-    case BlockKind::kItem:
-      break;
-  }
+void write_item(Enc& enc, const ItemView& b, std::uint64_t offset) {
   const bool has_origin = offset > 0 || b.has_origin;
   const Id origin = offset > 0 ? Id{b.id.client, b.id.clock + offset - 1} : b.origin;
   // The parentSub bit follows the decoded key even when no parent info is written:
@@ -512,8 +543,8 @@ template class LazyReader<DecoderV1>;
 template class LazyReader<DecoderV2>;
 template class LazyWriter<EncoderV1>;
 template class LazyWriter<EncoderV2>;
-template void write_block(EncoderV1&, const Block&, std::uint64_t);
-template void write_block(EncoderV2&, const Block&, std::uint64_t);
+template void write_item(EncoderV1&, const ItemView&, std::uint64_t);
+template void write_item(EncoderV2&, const ItemView&, std::uint64_t);
 template bool read_delete_set(DecoderV1&, DeleteSet&);
 template bool read_delete_set(DecoderV2&, DeleteSet&);
 template void write_delete_set(EncoderV1&, const DeleteSet&);

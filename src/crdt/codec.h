@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <string>
+#include <span>
 #include <string_view>
 
 #include "crdt/any.h"
@@ -510,6 +511,28 @@ class LazyReader {
   std::uint64_t clock_ = 0;
 };
 
+// Everything Item.write needs, as views: built from a decoded Block or from a
+// document's Item, so both are written by the same code.
+struct ItemView {
+  Id id;
+  std::uint64_t length = 0;
+  ContentRef ref = ContentRef::kNone;
+  std::uint8_t type_ref = 0;
+  bool has_origin = false;
+  bool has_right_origin = false;
+  bool has_parent_sub = false;
+  ParentKind parent_kind = ParentKind::kNone;
+  Id origin;
+  Id right_origin;
+  Id parent_id;
+  std::string_view parent_name;
+  std::string_view parent_sub;
+  std::string_view text;
+  std::span<const Any> values;
+};
+
+ItemView view_of(const Block& b);
+
 // Yjs's LazyStructWriter: structs are written as they come; a new run starts
 // whenever the client changes; finish() prepends the run count and per-run sizes.
 template <class Enc>
@@ -518,6 +541,8 @@ class LazyWriter {
   explicit LazyWriter(Enc& enc) : enc_(enc) {}
 
   void write(const Block& b, std::uint64_t offset);
+  // GC, Skip (length only) or Item (`item` set) at `id`.
+  void write(BlockKind kind, Id id, std::uint64_t length, const ItemView* item, std::uint64_t offset);
   void finish();
 
  private:
@@ -537,7 +562,7 @@ class LazyWriter {
 
 // Item.write / GC.write / Skip.write with an offset (spec §3.4).
 template <class Enc>
-void write_block(Enc& enc, const Block& b, std::uint64_t offset);
+void write_item(Enc& enc, const ItemView& v, std::uint64_t offset);
 
 // Yjs's sliceStruct: the part of `b` from `diff` on (ContentString.splice
 // replaces a split surrogate pair's halves with U+FFFD).
