@@ -9,19 +9,6 @@ namespace {
 inline std::uint32_t high_surrogate(std::uint32_t cp) { return 0xD800 + ((cp - 0x10000) >> 10); }
 inline std::uint32_t low_surrogate(std::uint32_t cp) { return 0xDC00 + ((cp - 0x10000) & 0x3FF); }
 
-// True when UTF-16 unit `unit` of `text` is a high surrogate (the first half of a
-// pair, or a lone high surrogate).
-bool high_surrogate_at(std::string_view text, std::uint64_t unit) {
-  bool inside = false;
-  const std::size_t pos = utf16_to_byte_offset(text, unit, inside);
-  if (inside) return false;  // `unit` is the low half
-  if (pos >= text.size()) return false;
-  const auto b0 = static_cast<unsigned char>(text[pos]);
-  if (b0 >= 0xF0) return true;
-  return b0 == 0xED && pos + 1 < text.size() && static_cast<unsigned char>(text[pos + 1]) >= 0xA0 &&
-         static_cast<unsigned char>(text[pos + 1]) < 0xB0;
-}
-
 // ContentDoc keeps only what `new ContentDoc(createDocFromOpts(guid, opts))` keeps:
 // `{ gc: false }` when gc is falsy, `{ autoLoad: true }`, and `meta` when set; an
 // own `guid` option replaces the guid.
@@ -404,24 +391,13 @@ void write_item(Enc& enc, const ItemView& b, std::uint64_t offset) {
     case ContentRef::kBinary:
       enc.write_buf(b.text);
       break;
-    case ContentRef::kString: {
+    case ContentRef::kString:
       if (offset == 0) {
         enc.write_string(b.text);
-        break;
-      }
-      bool inside = false;
-      const std::size_t pos = utf16_to_byte_offset(b.text, offset, inside);
-      if (!inside) {
-        enc.write_string(b.text.substr(pos));
       } else {
-        std::string tmp;
-        std::size_t i = pos;
-        append_code_point(tmp, low_surrogate(next_code_point(b.text, i)));
-        tmp.append(b.text.substr(i));
-        enc.write_string(tmp);
+        enc.write_string(js_slice_from(b.text, offset));
       }
       break;
-    }
     case ContentRef::kEmbed:
       enc.write_json(b.values[0]);
       break;
@@ -447,17 +423,6 @@ void write_item(Enc& enc, const ItemView& b, std::uint64_t offset) {
   }
 }
 
-std::string_view slice_text(std::string_view text, std::uint64_t offset, StringArena& arena) {
-  bool inside = false;
-  const std::size_t pos = utf16_to_byte_offset(text, offset, inside);
-  if (!inside) return text.substr(pos);
-  std::string tmp;
-  std::size_t i = pos;
-  append_code_point(tmp, low_surrogate(next_code_point(text, i)));
-  tmp.append(text.substr(i));
-  return arena.keep(std::move(tmp));
-}
-
 Block slice_block(const Block& b, std::uint64_t diff, StringArena& arena) {
   assert(diff > 0 && diff < b.length);
   Block out;
@@ -478,15 +443,10 @@ Block slice_block(const Block& b, std::uint64_t diff, StringArena& arena) {
   out.type_ref = b.type_ref;
   switch (b.ref) {
     case ContentRef::kString: {
-      // ContentString.splice: a left part ending in a high surrogate turns both the
-      // left's last and the right's first unit into U+FFFD.
-      std::string_view right = slice_text(b.text, diff, arena);
-      if (high_surrogate_at(b.text, diff - 1)) {
-        std::string tmp(kReplacementChar);
-        tmp.append(slice_text(right, 1, arena));
-        right = arena.keep(std::move(tmp));
-      }
-      out.text = right;
+      std::string left;
+      std::string right;
+      splice_js_string(b.text, diff, left, right);
+      out.text = arena.keep(std::move(right));
       break;
     }
     case ContentRef::kJson:

@@ -568,10 +568,6 @@ void write_item(Enc& enc, const ItemView& v, std::uint64_t offset);
 // replaces a split surrogate pair's halves with U+FFFD).
 Block slice_block(const Block& b, std::uint64_t diff, StringArena& arena);
 
-// The WTF-8 text from UTF-16 unit `offset` on, as JavaScript's str.slice(offset):
-// an offset inside a pair leaves a lone low surrogate first.
-std::string_view slice_text(std::string_view text, std::uint64_t offset, StringArena& arena);
-
 template <class Dec>
 bool read_delete_set(Dec& dec, DeleteSet& ds);
 template <class Enc>

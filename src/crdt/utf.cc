@@ -176,4 +176,59 @@ void append_utf8_from_wtf8(std::string& out, std::string_view s) {
   }
 }
 
+namespace {
+
+inline std::uint32_t high_half(std::uint32_t cp) { return 0xD800 + ((cp - 0x10000) >> 10); }
+inline std::uint32_t low_half(std::uint32_t cp) { return 0xDC00 + ((cp - 0x10000) & 0x3FF); }
+
+// Byte range [begin, end) of UTF-16 unit `unit`'s code point, and whether the unit is
+// the low half of a 4-byte sequence.
+bool unit_is_high_surrogate(std::string_view s, std::uint64_t unit) {
+  bool inside = false;
+  const std::size_t pos = utf16_to_byte_offset(s, unit, inside);
+  if (inside || pos >= s.size()) return false;
+  const auto b0 = static_cast<unsigned char>(s[pos]);
+  if (b0 >= 0xF0) return true;
+  return b0 == 0xED && pos + 1 < s.size() && static_cast<unsigned char>(s[pos + 1]) >= 0xA0 &&
+         static_cast<unsigned char>(s[pos + 1]) < 0xB0;
+}
+
+}  // namespace
+
+std::string js_slice_from(std::string_view text, std::uint64_t offset) {
+  bool inside = false;
+  const std::size_t pos = utf16_to_byte_offset(text, offset, inside);
+  if (!inside) return std::string(text.substr(pos));
+  std::size_t i = pos;
+  std::string out;
+  append_code_point(out, low_half(next_code_point(text, i)));
+  out.append(text.substr(i));
+  return out;
+}
+
+void splice_js_string(std::string_view text, std::uint64_t offset, std::string& left, std::string& right) {
+  bool inside = false;
+  const std::size_t pos = utf16_to_byte_offset(text, offset, inside);
+  if (inside) {
+    // The common surrogate case: the cut splits a 4-byte sequence.
+    left.assign(text.substr(0, pos));
+    left.append(kReplacementChar);
+    right.assign(kReplacementChar);
+    right.append(text.substr(pos + 4));
+    return;
+  }
+  if (offset == 0 || !unit_is_high_surrogate(text, offset - 1)) {
+    left.assign(text.substr(0, pos));
+    right.assign(text.substr(pos));
+    return;
+  }
+  // A lone high surrogate ends the left part (only from hostile v2 input).
+  bool unused = false;
+  const std::size_t high = utf16_to_byte_offset(text, offset - 1, unused);
+  left.assign(text.substr(0, high));
+  left.append(kReplacementChar);
+  right.assign(kReplacementChar);
+  right.append(js_slice_from(text.substr(pos), 1));
+}
+
 }  // namespace quire::crdt

@@ -37,6 +37,14 @@ void append_code_point(std::string& out, std::uint32_t cp);
 // pair's code point, every other lone surrogate becomes U+FFFD.
 void append_utf8_from_wtf8(std::string& out, std::string_view wtf8);
 
+// JavaScript's ContentString.splice(offset) (Yjs issue #248) on WTF-8: `left` gets
+// str.slice(0, offset), `right` str.slice(offset); when the left part ends in a
+// high surrogate, its last unit and the right part's first unit become U+FFFD.
+void splice_js_string(std::string_view text, std::uint64_t offset, std::string& left, std::string& right);
+
+// str.slice(offset) (JavaScript semantics: a cut inside a pair leaves a lone low surrogate).
+std::string js_slice_from(std::string_view text, std::uint64_t offset);
+
 // Decodes one WTF-8 code point at s[i], advancing i. Input must be valid WTF-8.
 std::uint32_t next_code_point(std::string_view s, std::size_t& i);
 

@@ -1,0 +1,81 @@
+// Doc: a Yjs-compatible document — the struct store, YATA integration of remote
+// updates (Yjs 13.6's Item.integrate), pending structs and delete sets, garbage
+// collection, the post-transaction merging of adjacent items, and the encoded
+// state, byte-identical to what a Yjs document holding the same updates writes.
+// Spec: ../shared/spec/yjs-wire-format.md §7–§8, docs/engine.md.
+//
+// Thread-safety: none. A Doc is owned by one room and touched only on its strand.
+// Limitations: no undo manager; sub-documents are kept as references (their
+// contents are separate documents).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/bytes.h"
+#include "base/result.h"
+#include "crdt/any.h"
+#include "crdt/update.h"
+
+namespace quire::crdt {
+
+namespace detail {
+struct DocState;
+struct Type;
+}  // namespace detail
+
+struct DocOptions {
+  bool gc = true;               // drop deleted content (Yjs's default); false keeps history
+  std::uint64_t client_id = 0;  // for local edits; 0 picks a random 32-bit id
+  Limits limits{.max_structs = 1u << 26, .max_depth = 64};
+};
+
+// What a root type holds, as far as its content tells (updates never carry root kinds).
+enum class RootKind : std::uint8_t { kUnknown, kText, kMap, kArray, kXmlFragment };
+
+class Doc {
+ public:
+  explicit Doc(DocOptions options = {});
+  ~Doc();
+  Doc(Doc&&) noexcept;
+  Doc& operator=(Doc&&) noexcept;
+
+  // Yjs applyUpdate / applyUpdateV2. The update is decoded completely before the
+  // document changes, so bad bytes leave it untouched.
+  Status apply_update(ByteView update, UpdateFormat format = UpdateFormat::kV1);
+
+  // Yjs encodeStateAsUpdate(doc, stateVector): everything the owner of
+  // `state_vector` lacks (empty = the whole document), with pending data merged in.
+  [[nodiscard]] Result<Bytes> encode_state_as_update(ByteView state_vector = {},
+                                                     UpdateFormat format = UpdateFormat::kV1) const;
+  // Yjs encodeStateVector(doc).
+  [[nodiscard]] Bytes encode_state_vector() const;
+
+  // Structs or deletions waiting for updates that never arrived.
+  [[nodiscard]] bool has_pending_structs() const;
+  [[nodiscard]] bool has_pending_delete_set() const;
+
+  // Reading. Root names in the order the document first saw them.
+  [[nodiscard]] std::vector<std::string> root_names() const;
+  [[nodiscard]] RootKind root_kind(std::string_view name) const;
+  // The root read as Text: its string content (YText.toString).
+  [[nodiscard]] std::string text(std::string_view name) const;
+  // The root read as Text: Yjs's toDelta() as a JSON array.
+  [[nodiscard]] Any text_delta(std::string_view name) const;
+  // Every root whose kind the content tells, as Yjs's toJSON() of that kind would
+  // print it (see yjs-behaviours.md, "quire doc json"), in root order.
+  [[nodiscard]] Any to_json() const;
+  // One root read as `kind` (Yjs's getText/getMap/getArray/getXmlFragment(name).toJSON()).
+  [[nodiscard]] Any root_json(std::string_view name, RootKind kind) const;
+
+  [[nodiscard]] std::uint64_t client_id() const;
+
+ private:
+  std::unique_ptr<detail::DocState> s_;
+};
+
+}  // namespace quire::crdt
