@@ -16,10 +16,13 @@ void print_usage() {
       "\n"
       "commands:\n"
       "  update    work with Yjs updates (merge, diff, state-vector, inspect, convert)\n"
+      "  doc       build a document from updates (apply, text, json)\n"
       "  version   print the version\n"
       "  help      show this help\n"
       "\n");
   quire::app::print_update_usage();
+  std::printf("\n");
+  quire::app::print_doc_usage();
 }
 
 }  // namespace
@@ -35,6 +38,7 @@ int main(int argc, char** argv) {
     return quire::app::kExitOk;
   }
   if (args[0] == "update") return quire::app::run_update({args.begin() + 1, args.end()});
+  if (args[0] == "doc") return quire::app::run_doc({args.begin() + 1, args.end()});
   std::fprintf(stderr, "quire: unknown command '%s' (try 'quire help')\n", args[0].c_str());
   return quire::app::kExitUsage;
 }

@@ -135,6 +135,7 @@ bool LazyReader<Dec>::read_one() {
   while (structs_left_ == 0) {
     if (groups_left_ == 0 || dec_.failed()) return false;
     --groups_left_;
+    ++groups_read_;
     structs_left_ = rest.read_var_uint();
     client_ = dec_.read_client();
     clock_ = rest.read_var_uint();

@@ -494,6 +494,8 @@ class LazyReader {
 
   [[nodiscard]] bool has_curr() const { return has_curr_; }
   Block& curr() { return curr_; }
+  // Number of group headers read so far: changes when the current struct opens a new group.
+  [[nodiscard]] std::uint64_t group() const { return groups_read_; }
   [[nodiscard]] bool failed() const { return dec_.failed(); }
 
  private:
@@ -507,6 +509,7 @@ class LazyReader {
   std::uint64_t groups_left_ = 0;
   std::uint64_t structs_left_ = 0;
   std::uint64_t total_structs_ = 0;
+  std::uint64_t groups_read_ = 0;
   std::uint64_t client_ = 0;
   std::uint64_t clock_ = 0;
 };

@@ -77,12 +77,12 @@ struct Type {
     const auto it = map_index.find(key);
     return it == map_index.end() ? nullptr : map[it->second].second;
   }
-  void map_set(const std::string* key, Item* item) {
+  void map_set(const std::string* key, Item* tail) {
     const auto [it, inserted] = map_index.emplace(key, map.size());
     if (inserted) {
-      map.emplace_back(key, item);
+      map.emplace_back(key, tail);
     } else {
-      map[it->second].second = item;
+      map[it->second].second = tail;
     }
   }
   void map_clear() {

@@ -47,7 +47,12 @@ Result<DecodedUpdate> decode_impl(ByteView bytes, const Limits& limits) {
   DecodedUpdate out;
   Dec dec(bytes, out.arena, limits);
   LazyReader<Dec> reader(dec, false);
+  std::uint64_t group = 0;
   while (reader.has_curr()) {
+    if (out.blocks.empty() || reader.group() != group) {
+      group = reader.group();
+      out.group_starts.push_back(out.blocks.size());
+    }
     out.blocks.push_back(std::move(reader.curr()));
     reader.next();
   }

@@ -94,6 +94,7 @@ struct Block {
 struct DecodedUpdate {
   StringArena arena;
   std::vector<Block> blocks;  // in wire order
+  std::vector<std::size_t> group_starts;  // index of the first block of each group (client run)
   DeleteSet delete_set;
 };
 

@@ -1,0 +1,373 @@
+// Reading a document: Yjs's toString / toDelta / toJSON of each type, and the
+// root-kind inference of `quire doc json` (yjs-behaviours.md).
+#include <algorithm>
+
+#include "crdt/doc.h"
+#include "crdt/doc_internal.h"
+#include "crdt/utf.h"
+
+namespace quire::crdt {
+
+using detail::Item;
+using detail::Type;
+
+namespace {
+
+Any type_json(const Type& type, RootKind as);
+
+RootKind kind_of_nested(const Type& t) {
+  switch (t.type_ref) {
+    case 0:
+      return RootKind::kArray;
+    case 1:
+    case 5:  // XmlHook extends YMap
+      return RootKind::kMap;
+    case 2:
+    case 6:
+      return RootKind::kText;
+    default:
+      return RootKind::kXmlFragment;  // XmlElement / XmlFragment
+  }
+}
+
+// A value as JavaScript holds it in a type's content, ready for JSON.stringify:
+// nested types become their toJSON(), sub-documents {}.
+Any content_value(const Item& item, std::size_t index) {
+  switch (item.ref) {
+    case ContentRef::kAny:
+    case ContentRef::kJson:
+      return item.values[index];
+    case ContentRef::kEmbed:
+      return item.values[0];
+    case ContentRef::kBinary: {
+      Any b = Any::make(Any::Kind::kBytes);
+      b.str = item.text;
+      return b;
+    }
+    case ContentRef::kType:
+      return type_json(*item.type, kind_of_nested(*item.type));
+    case ContentRef::kDoc:
+      return Any::make(Any::Kind::kObject);
+    case ContentRef::kString: {
+      // getContent() of a string is its UTF-16 units, one element each.
+      std::size_t i = 0;
+      bool inside = false;
+      const std::size_t pos = utf16_to_byte_offset(item.text, index, inside);
+      i = pos;
+      std::string unit;
+      const std::uint32_t cp = next_code_point(item.text, i);
+      if (cp >= 0x10000) {
+        append_code_point(unit, inside ? 0xDC00 + ((cp - 0x10000) & 0x3FF) : 0xD800 + ((cp - 0x10000) >> 10));
+      } else {
+        append_code_point(unit, cp);
+      }
+      return Any::from_string(std::move(unit));
+    }
+    default:
+      return Any::undefined();
+  }
+}
+
+std::string text_string(const Type& t) {
+  std::string out;
+  for (const Item* n = t.start; n != nullptr; n = n->right) {
+    if (!n->deleted && n->ref == ContentRef::kString) out += n->text;
+  }
+  return out;
+}
+
+Any map_json(const Type& t) {
+  Any obj = Any::make(Any::Kind::kObject);
+  for (const auto& [key, item] : t.map) {
+    if (item->deleted) continue;
+    obj.object.emplace_back(*key, content_value(*item, item->length - 1));
+  }
+  normalize_object(obj.object);  // a JavaScript object: integer-like keys first
+  return obj;
+}
+
+Any array_json(const Type& t) {
+  Any arr = Any::make(Any::Kind::kArray);
+  for (const Item* n = t.start; n != nullptr; n = n->right) {
+    if (n->deleted || !n->countable) continue;
+    for (std::size_t i = 0; i < n->length; ++i) arr.array.push_back(content_value(*n, i));
+  }
+  return arr;
+}
+
+// Yjs's toDelta(): runs of text with their formatting; embeds and embedded types
+// as their own ops.
+Any text_delta(const Type& t) {
+  Any ops = Any::make(Any::Kind::kArray);
+  std::vector<std::pair<std::string, const Any*>> attrs;
+  std::string str;
+  auto attributes_object = [&]() {
+    Any a = Any::make(Any::Kind::kObject);
+    for (const auto& [k, v] : attrs) a.object.emplace_back(k, *v);
+    normalize_object(a.object);
+    return a;
+  };
+  auto pack = [&]() {
+    if (str.empty()) return;
+    Any op = Any::make(Any::Kind::kObject);
+    op.object.emplace_back("insert", Any::from_string(std::move(str)));
+    if (!attrs.empty()) op.object.emplace_back("attributes", attributes_object());
+    ops.array.push_back(std::move(op));
+    str.clear();
+  };
+  for (const Item* n = t.start; n != nullptr; n = n->right) {
+    if (n->deleted) continue;
+    switch (n->ref) {
+      case ContentRef::kString:
+        str += n->text;
+        break;
+      case ContentRef::kType:
+      case ContentRef::kEmbed: {
+        pack();
+        Any op = Any::make(Any::Kind::kObject);
+        op.object.emplace_back("insert", content_value(*n, 0));
+        if (!attrs.empty()) op.object.emplace_back("attributes", attributes_object());
+        ops.array.push_back(std::move(op));
+        break;
+      }
+      case ContentRef::kFormat: {
+        pack();
+        const Any& value = n->values[0];
+        std::erase_if(attrs, [&](const auto& e) { return e.first == n->text; });
+        if (value.kind != Any::Kind::kNull) {
+          // Map.set keeps an existing key's position; a deleted key goes to the end.
+          attrs.emplace_back(n->text, &value);
+        }
+        break;
+      }
+      default:
+        break;
+    }
+  }
+  pack();
+  return ops;
+}
+
+// String(value) in JavaScript, for XML attribute values and inserts.
+std::string js_string(const Any& v) {
+  switch (v.kind) {
+    case Any::Kind::kUndefined:
+      return "undefined";
+    case Any::Kind::kNull:
+      return "null";
+    case Any::Kind::kBool:
+      return v.boolean ? "true" : "false";
+    case Any::Kind::kNumber:
+      return js_number_to_string(v.number);
+    case Any::Kind::kBigInt:
+      return std::to_string(v.bigint);
+    case Any::Kind::kString:
+      return v.str;
+    case Any::Kind::kArray: {
+      std::string out;
+      for (std::size_t i = 0; i < v.array.size(); ++i) {
+        if (i) out += ',';
+        const Any& e = v.array[i];
+        if (e.kind != Any::Kind::kUndefined && e.kind != Any::Kind::kNull) out += js_string(e);
+      }
+      return out;
+    }
+    case Any::Kind::kBytes: {
+      std::string out;
+      for (std::size_t i = 0; i < v.str.size(); ++i) {
+        if (i) out += ',';
+        out += std::to_string(static_cast<unsigned char>(v.str[i]));
+      }
+      return out;
+    }
+    case Any::Kind::kObject:
+      return "[object Object]";
+  }
+  return "";
+}
+
+// JavaScript's default sort of strings: by UTF-16 code units.
+bool utf16_less(const std::string& a, const std::string& b) {
+  std::size_t i = 0;
+  std::size_t j = 0;
+  while (i < a.size() && j < b.size()) {
+    const std::uint32_t ca = next_code_point(a, i);
+    const std::uint32_t cb = next_code_point(b, j);
+    if (ca == cb) continue;
+    // Compare the first UTF-16 unit of each.
+    const std::uint32_t ua = ca >= 0x10000 ? 0xD800 + ((ca - 0x10000) >> 10) : ca;
+    const std::uint32_t ub = cb >= 0x10000 ? 0xD800 + ((cb - 0x10000) >> 10) : cb;
+    if (ua != ub) return ua < ub;
+    const std::uint32_t la = ca >= 0x10000 ? 0xDC00 + ((ca - 0x10000) & 0x3FF) : 0;
+    const std::uint32_t lb = cb >= 0x10000 ? 0xDC00 + ((cb - 0x10000) & 0x3FF) : 0;
+    return la < lb;
+  }
+  return a.size() - i < b.size() - j;
+}
+
+std::string xml_string(const Type& t);
+
+std::string lower_ascii(std::string s) {
+  for (char& c : s) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return s;
+}
+
+// YXmlText.toString: every delta op wrapped in tags named after its attributes.
+std::string xml_text_string(const Type& t) {
+  std::string out;
+  const Any delta = text_delta(t);
+  for (const Any& op : delta.array) {
+    struct Node {
+      std::string name;
+      std::vector<std::pair<std::string, std::string>> attrs;
+    };
+    std::vector<Node> nodes;
+    if (const Any* a = op.get("attributes")) {
+      for (const auto& [name, value] : a->object) {
+        Node node{name, {}};
+        if (value.kind == Any::Kind::kObject) {
+          for (const auto& [k, v] : value.object) node.attrs.emplace_back(k, js_string(v));
+        }
+        std::stable_sort(node.attrs.begin(), node.attrs.end(),
+                         [](const auto& x, const auto& y) { return utf16_less(x.first, y.first); });
+        nodes.push_back(std::move(node));
+      }
+    }
+    std::stable_sort(nodes.begin(), nodes.end(), [](const Node& x, const Node& y) { return utf16_less(x.name, y.name); });
+    for (const Node& node : nodes) {
+      out += '<' + node.name;
+      for (const auto& [k, v] : node.attrs) out += ' ' + k + "=\"" + v + '"';
+      out += '>';
+    }
+    const Any* insert = op.get("insert");
+    out += js_string(*insert);
+    for (auto it = nodes.rbegin(); it != nodes.rend(); ++it) out += "</" + it->name + '>';
+  }
+  return out;
+}
+
+std::string xml_children_string(const Type& t) {
+  std::string out;
+  for (const Item* n = t.start; n != nullptr; n = n->right) {
+    if (n->deleted || !n->countable) continue;
+    if (n->ref == ContentRef::kType) {
+      out += xml_string(*n->type);
+    } else {
+      for (std::size_t i = 0; i < n->length; ++i) out += js_string(content_value(*n, i));
+    }
+  }
+  return out;
+}
+
+std::string xml_string(const Type& t) {
+  switch (t.type_ref) {
+    case 3: {
+      std::vector<std::pair<std::string, std::string>> attrs;
+      for (const auto& [key, item] : t.map) {
+        if (!item->deleted) attrs.emplace_back(*key, js_string(content_value(*item, item->length - 1)));
+      }
+      std::sort(attrs.begin(), attrs.end(), [](const auto& x, const auto& y) { return utf16_less(x.first, y.first); });
+      const std::string name = lower_ascii(t.name);
+      std::string out = '<' + name;
+      for (const auto& [k, v] : attrs) out += ' ' + k + "=\"" + v + '"';
+      return out + '>' + xml_children_string(t) + "</" + name + '>';
+    }
+    case 2:
+    case 6:
+      return xml_text_string(t);
+    case 0:
+    case 1:
+    case 5:
+      return "[object Object]";
+    default:
+      return xml_children_string(t);
+  }
+}
+
+Any type_json(const Type& type, RootKind as) {
+  switch (as) {
+    case RootKind::kText:
+      return Any::from_string(text_string(type));
+    case RootKind::kMap:
+      return map_json(type);
+    case RootKind::kArray:
+      return array_json(type);
+    case RootKind::kXmlFragment:
+      return Any::from_string(type.item == nullptr ? xml_children_string(type) : xml_string(type));
+    case RootKind::kUnknown:
+      break;
+  }
+  return Any::undefined();
+}
+
+RootKind infer_kind(const Type& t) {
+  bool text = false;
+  bool xml = false;
+  bool list = false;
+  for (const Item* n = t.start; n != nullptr; n = n->right) {
+    switch (n->ref) {
+      case ContentRef::kString:
+      case ContentRef::kEmbed:
+      case ContentRef::kFormat:
+        text = true;
+        break;
+      case ContentRef::kType:
+        if (n->type->type_ref == 3 || n->type->type_ref == 5 || n->type->type_ref == 6) {
+          xml = true;
+        } else {
+          list = true;
+        }
+        break;
+      case ContentRef::kAny:
+      case ContentRef::kJson:
+      case ContentRef::kBinary:
+      case ContentRef::kDoc:
+        list = true;
+        break;
+      default:
+        break;
+    }
+  }
+  if (text) return RootKind::kText;
+  if (xml) return RootKind::kXmlFragment;
+  if (list) return RootKind::kArray;
+  if (!t.map.empty()) return RootKind::kMap;
+  return RootKind::kUnknown;
+}
+
+}  // namespace
+
+RootKind Doc::root_kind(std::string_view name) const {
+  const auto it = s_->share_index.find(std::string(name));
+  return it == s_->share_index.end() ? RootKind::kUnknown : infer_kind(*it->second);
+}
+
+std::string Doc::text(std::string_view name) const {
+  const auto it = s_->share_index.find(std::string(name));
+  return it == s_->share_index.end() ? std::string() : text_string(*it->second);
+}
+
+Any Doc::text_delta(std::string_view name) const {
+  const auto it = s_->share_index.find(std::string(name));
+  return it == s_->share_index.end() ? Any::make(Any::Kind::kArray) : crdt::text_delta(*it->second);
+}
+
+Any Doc::root_json(std::string_view name, RootKind kind) const {
+  const auto it = s_->share_index.find(std::string(name));
+  if (it == s_->share_index.end()) return Any::undefined();
+  return type_json(*it->second, kind);
+}
+
+Any Doc::to_json() const {
+  Any out = Any::make(Any::Kind::kObject);
+  for (const auto& [name, type] : s_->share) {
+    const RootKind kind = infer_kind(*type);
+    if (kind != RootKind::kUnknown) out.object.emplace_back(name, type_json(*type, kind));
+  }
+  normalize_object(out.object);
+  return out;
+}
+
+}  // namespace quire::crdt
