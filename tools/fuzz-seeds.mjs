@@ -16,7 +16,7 @@ for (const v of vectors) {
     if (!o.hex) continue
     const bytes = Buffer.from(o.hex.replace(/ /g, ''), 'hex')
     const v2 = /v2/.test(o.label) ? 1 : 0
-    for (let op = 0; op < 5; op++) write((op << 1) | v2, bytes)
+    for (let op = 0; op < 7; op++) write((op << 1) | v2, bytes)
   }
 }
 for (const trace of ['friendsforever', 'node_nodecc']) {
@@ -26,7 +26,7 @@ for (const trace of ['friendsforever', 'node_nodecc']) {
     const len = buf.readUInt32LE(p)
     const frame = buf.subarray(p + 4, p + 4 + len)
     p += 4 + len
-    if (count % 10 === 0) write((count % 5) << 1, frame)
+    if (count % 10 === 0) write((count % 7) << 1, frame)
   }
 }
 console.log(`fuzz-seeds: ${n} seeds in ${out}`)

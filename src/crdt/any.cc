@@ -124,6 +124,8 @@ bool read_any(Reader& r, Any& out, int max_depth) {
       out = Any::null();
       break;
     case 125: {
+      // lib0 returns larger magnitudes (rounded to a double) on the last byte;
+      // a JavaScript number is all this can be.
       const VarInt v = r.read_var_int();
       const double mag = static_cast<double>(v.magnitude);
       out = Any::from_number(v.negative ? -mag : mag);

@@ -6,8 +6,6 @@ namespace quire::crdt::detail {
 
 namespace {
 
-inline std::uint32_t high_surrogate(std::uint32_t cp) { return 0xD800 + ((cp - 0x10000) >> 10); }
-inline std::uint32_t low_surrogate(std::uint32_t cp) { return 0xDC00 + ((cp - 0x10000) & 0x3FF); }
 
 // ContentDoc keeps only what `new ContentDoc(createDocFromOpts(guid, opts))` keeps:
 // `{ gc: false }` when gc is falsy, `{ autoLoad: true }`, and `meta` when set; an
@@ -144,6 +142,12 @@ bool LazyReader<Dec>::read_one() {
       return false;
     }
     total_structs_ += structs_left_;
+    // One group per client (spec §3.1): Yjs's document reader would let a second
+    // group replace the first, its lazy reader would run them together.
+    if (!note_client(client_)) {
+      dec_.fail();
+      return false;
+    }
   }
   --structs_left_;
   curr_ = Block{};
@@ -186,6 +190,15 @@ bool LazyReader<Dec>::read_one() {
       dec_.fail();
       return false;
     }
+    // A reference to the item's own client must point before it: an item is
+    // created after everything it was placed next to or in. (Yjs would throw
+    // half-way through applying such an update.)
+    const auto ahead = [&](bool has, Id ref_id) { return has && ref_id.client == b.id.client && ref_id.clock >= b.id.clock; };
+    if (ahead(b.has_origin, b.origin) || ahead(b.has_right_origin, b.right_origin) ||
+        ahead(b.parent_kind == ParentKind::kId, b.parent_id)) {
+      dec_.fail();
+      return false;
+    }
   } else {
     b.kind = BlockKind::kGc;
     b.length = dec_.read_len();
@@ -198,6 +211,18 @@ bool LazyReader<Dec>::read_one() {
   }
   clock_ += b.length;
   return true;
+}
+
+template <class Dec>
+bool LazyReader<Dec>::note_client(std::uint64_t client) {
+  // Most updates hold one client: no allocation until a second one appears.
+  if (groups_read_ == 1) {
+    first_client_ = client;
+    return true;
+  }
+  if (client == first_client_) return false;
+  if (!more_clients_) more_clients_ = std::make_unique<std::unordered_set<std::uint64_t>>();
+  return more_clients_->insert(client).second;
 }
 
 template <class Dec>

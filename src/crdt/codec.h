@@ -9,9 +9,11 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <span>
 #include <string_view>
+#include <unordered_set>
 
 #include "crdt/any.h"
 #include "crdt/lib0.h"
@@ -149,6 +151,7 @@ class UintOptRleDecoder {
     if (count_ == 0) {
       const VarInt v = r_.read_var_int();
       s_ = v.magnitude;
+      if (s_ > kMaxSafeInteger) r_.fail();  // clients, lengths, type refs: all below 2^53
       count_ = 1;
       if (v.negative) {
         const std::uint64_t c = r_.read_var_uint();
@@ -501,6 +504,7 @@ class LazyReader {
  private:
   bool read_one();
   bool read_content(Block& b, std::uint8_t ref);
+  bool note_client(std::uint64_t client);  // false when the client already had a group
 
   Dec& dec_;
   bool filter_skips_;
@@ -510,6 +514,8 @@ class LazyReader {
   std::uint64_t structs_left_ = 0;
   std::uint64_t total_structs_ = 0;
   std::uint64_t groups_read_ = 0;
+  std::uint64_t first_client_ = 0;
+  std::unique_ptr<std::unordered_set<std::uint64_t>> more_clients_;
   std::uint64_t client_ = 0;
   std::uint64_t clock_ = 0;
 };

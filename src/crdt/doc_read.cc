@@ -57,7 +57,7 @@ Any content_value(const Item& item, std::size_t index) {
       std::string unit;
       const std::uint32_t cp = next_code_point(item.text, i);
       if (cp >= 0x10000) {
-        append_code_point(unit, inside ? 0xDC00 + ((cp - 0x10000) & 0x3FF) : 0xD800 + ((cp - 0x10000) >> 10));
+        append_code_point(unit, inside ? low_surrogate(cp) : high_surrogate(cp));
       } else {
         append_code_point(unit, cp);
       }
@@ -195,11 +195,11 @@ bool utf16_less(const std::string& a, const std::string& b) {
     const std::uint32_t cb = next_code_point(b, j);
     if (ca == cb) continue;
     // Compare the first UTF-16 unit of each.
-    const std::uint32_t ua = ca >= 0x10000 ? 0xD800 + ((ca - 0x10000) >> 10) : ca;
-    const std::uint32_t ub = cb >= 0x10000 ? 0xD800 + ((cb - 0x10000) >> 10) : cb;
+    const std::uint32_t ua = ca >= 0x10000 ? high_surrogate(ca) : ca;
+    const std::uint32_t ub = cb >= 0x10000 ? high_surrogate(cb) : cb;
     if (ua != ub) return ua < ub;
-    const std::uint32_t la = ca >= 0x10000 ? 0xDC00 + ((ca - 0x10000) & 0x3FF) : 0;
-    const std::uint32_t lb = cb >= 0x10000 ? 0xDC00 + ((cb - 0x10000) & 0x3FF) : 0;
+    const std::uint32_t la = ca >= 0x10000 ? low_surrogate(ca) : 0;
+    const std::uint32_t lb = cb >= 0x10000 ? low_surrogate(cb) : 0;
     return la < lb;
   }
   return a.size() - i < b.size() - j;

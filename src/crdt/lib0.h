@@ -19,6 +19,7 @@
 namespace quire::crdt {
 
 inline constexpr std::uint64_t kMaxSafeInteger = (std::uint64_t{1} << 53) - 1;
+inline constexpr std::uint64_t kMaxVarIntMagnitude = (std::uint64_t{1} << 55) - 1;
 
 // A varInt as lib0 writes it: sign and magnitude kept apart so that -0 survives.
 struct VarInt {
@@ -87,7 +88,10 @@ class Reader {
       v.magnitude |= std::uint64_t{b & 0x7fu} << shift;
       shift += 7;
     }
-    if (v.magnitude > kMaxSafeInteger) {
+    // Up to 2^55: the v2 column encoders write 2·difference (+1) of clocks, which
+    // exceeds 2^53 when clocks are far apart (lib0 reads it: it checks the range
+    // only before a continuation byte). Callers bound what they accept.
+    if (v.magnitude > kMaxVarIntMagnitude) {
       fail();
       return {};
     }

@@ -134,6 +134,10 @@ TEST(Hostile, CountsLargerThanTheInputAreRefused) {
   EXPECT_FALSE(decode_update(hex("0101010008010174ffffff0f00")).ok());  // ContentAny element count
   EXPECT_FALSE(decode_update(hex("01010100000000")).ok());             // zero-length GC
   EXPECT_FALSE(decode_update(hex("0101010015")).ok());                 // content ref 21
+  // Two groups of client 1 (Yjs writers never do this; readers disagree on it).
+  EXPECT_FALSE(decode_update(hex("02" "010100040101740161" "010105040101740162" "00")).ok());
+  // An item whose origin is its own client's future.
+  EXPECT_FALSE(decode_update(hex("0101010084010501610" "0")).ok());
 }
 
 }  // namespace

@@ -178,9 +178,6 @@ void append_utf8_from_wtf8(std::string& out, std::string_view s) {
 
 namespace {
 
-inline std::uint32_t high_half(std::uint32_t cp) { return 0xD800 + ((cp - 0x10000) >> 10); }
-inline std::uint32_t low_half(std::uint32_t cp) { return 0xDC00 + ((cp - 0x10000) & 0x3FF); }
-
 // Byte range [begin, end) of UTF-16 unit `unit`'s code point, and whether the unit is
 // the low half of a 4-byte sequence.
 bool unit_is_high_surrogate(std::string_view s, std::uint64_t unit) {
@@ -201,7 +198,7 @@ std::string js_slice_from(std::string_view text, std::uint64_t offset) {
   if (!inside) return std::string(text.substr(pos));
   std::size_t i = pos;
   std::string out;
-  append_code_point(out, low_half(next_code_point(text, i)));
+  append_code_point(out, low_surrogate(next_code_point(text, i)));
   out.append(text.substr(i));
   return out;
 }

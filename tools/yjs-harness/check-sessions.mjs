@@ -71,9 +71,11 @@ const main = () => {
     const receiver = newReceiver((rec.flags & FLAG_GC_DISABLED) === 0)
     // local transactions on the receiver = Yjs's formatting cleanup
     let cleanups = 0
+    let cleanupRuns = 0
     if (wantStats) {
       receiver.on('afterTransaction', tr => {
         if (tr.local && tr.deleteSet.clients.size > 0) cleanups++
+        if (tr._needFormattingCleanup) cleanupRuns++ // internal flag: cleanup runs after this transaction
       })
     }
     try {
@@ -105,6 +107,7 @@ const main = () => {
       if (rec.flags & FLAG_GC_DISABLED) f.add('receiver gc disabled')
       if (rec.flags & FLAG_PENDING_STRUCTS) f.add('pending structs left')
       if (rec.flags & FLAG_PENDING_DS) f.add('pending delete set left')
+      if (cleanupRuns > 0) f.add('receiver ran formatting cleanup (any)')
       if (cleanups > 0) { f.add('receiver ran formatting cleanup (deletes)'); bump(totals, 'cleanupTransactions', cleanups) }
       // formatted nested texts, read from the replayed receiver's store
       for (const structs of receiver.store.clients.values()) {

@@ -24,7 +24,7 @@ import {
   Rng, caseSeed, randomText, anyValue, arrayElement, OBJ_KEYS, FORMAT_ATTRS, EMBEDS, XML_NAMES, ATTR_NAMES,
   SUBDOC_OPTS, pickClientIds, collectTypes, splitPairIndices
 } from './sessions-lib.mjs'
-import { SessionWriter, RECEIVER_CLIENT, receiverResults } from './session-file.mjs'
+import { SessionWriter, RECEIVER_CLIENT, receiverResults, stringify } from './session-file.mjs'
 
 // ---------------------------------------------------------------------------
 // Command line
@@ -79,6 +79,12 @@ const TEXT_FORMATS = [...FORMAT_ATTRS, ...PM_MARKS]
 const XML_NODE_NAMES = [...XML_NAMES, 'paragraph', 'heading', 'Blockquote']
 const XML_ATTR_NAMES = [...ATTR_NAMES, 'level', 'src', 'title', 'align']
 
+/** A deep copy of a pool value. Yjs MUTATES attribute objects passed to
+ * Y.Text insert/insertEmbed (insertText adds `key: null` for every active
+ * attribute not mentioned), so pool objects must never be handed out
+ * directly: that would leak state from one session into the next. */
+const fresh = v => structuredClone(v)
+
 const NET = 'net' // transaction origin of updates arriving from the network
 const LOCAL = 'local'
 
@@ -102,7 +108,7 @@ class SessionRun {
     this.kinds = new Map(this.roots)
     // "format war" sessions: text edits concentrate on one nested text with
     // many (concurrent) formats, the input Yjs's formatting cleanup acts on
-    this.formatWar = rng.bool(0.2)
+    this.formatWar = rng.bool(0.25)
 
     const n = rng.weighted([[30, 2], [30, 3], [20, 4], [12, 5], [8, 6]])
     const ids = pickClientIds(rng, n + 1).filter(id => id !== RECEIVER_CLIENT).slice(0, n)
@@ -272,6 +278,19 @@ class SessionRun {
         const q = this.queues[i][this.R]
         if (q.length >= 2 && rng.bool(0.7)) this.applyTo(this.R, q.pop())
       }
+      // and a catch-up diff computed against a state vector with a hole
+      // (clock moved past what the receiver has): everything after the hole
+      // stays pending, deletes of unknown items stay in pendingDs
+      for (const i of rng.shuffle(this.clients.map((_, i) => i))) {
+        const { doc, clientID } = this.clients[i]
+        const sv = Y.decodeStateVector(Y.encodeStateVector(this.receiver))
+        const have = sv.get(clientID) || 0
+        const total = Y.getState(doc.store, clientID)
+        if (total - have >= 2 && rng.bool(0.6)) {
+          sv.set(clientID, rng.int(have + 1, total - 1))
+          this.applyTo(this.R, Y.diffUpdate(Y.encodeStateAsUpdate(doc), Y.encodeStateVector(sv)))
+        }
+      }
     }
     if (rng.bool(0.5)) this.resend(true)
     while (rng.bool(complete ? 0.9 : 0.7) && this.deliverOne(true)) this.step++
@@ -302,7 +321,7 @@ class SessionRun {
   // ---- content
 
   newSubdoc () {
-    const opts = this.rng.pick(SUBDOC_OPTS)
+    const opts = fresh(this.rng.pick(SUBDOC_OPTS))
     return new Y.Doc({ guid: `s${this.index}-doc${this.subdocCounter++}`, ...opts })
   }
 
@@ -311,7 +330,7 @@ class SessionRun {
   fillPrelimText (t, formats) {
     const rng = this.rng
     const n = rng.int(0, 3)
-    for (let i = 0; i < n; i++) t.insert(0, randomText(rng), rng.bool(0.6) ? rng.pick(formats) : undefined)
+    for (let i = 0; i < n; i++) t.insert(0, randomText(rng), rng.bool(0.6) ? fresh(rng.pick(formats)) : undefined)
     return t
   }
 
@@ -401,7 +420,7 @@ class SessionRun {
     const fw = this.formatWar ? 4 : 1
     const kind = rng.weighted([
       [w(texts, 10), 'textInsert'], [w(texts, 5), 'textInsertFmt'], [w(texts, 6), 'textDelete'],
-      [w(texts, 3), 'textSurrogate'], [w(texts, fw * 6), 'textFormat'], [w(texts, fw * 3), 'textFormatHead'], [w(texts, 2), 'textEmbed'],
+      [w(texts, 3), 'textSurrogate'], [w(texts, fw * 6), 'textFormat'], [w(texts, fw * fw * 3), 'textFormatHead'], [w(texts, 2), 'textEmbed'],
       [w(xmlTexts, 4), 'xtInsert'], [w(xmlTexts, 2), 'xtDelete'], [w(xmlTexts, 4), 'xtFormat'],
       [w(maps, 8), 'mapSet'], [w(maps, 4), 'mapSetType'], [w(maps, 1), 'mapSetSubdoc'], [w(maps, 3), 'mapDelete'],
       [w(arrays, 6), 'arrInsert'], [w(arrays, 2), 'arrPush'], [w(arrays, 4), 'arrDelete'], [w(arrays, 3), 'arrInsertType'],
@@ -429,7 +448,7 @@ class SessionRun {
         }
         case 'textInsertFmt': {
           const t = pickText()
-          t.insert(rng.int(0, t.length), randomText(rng), rng.pick(TEXT_FORMATS))
+          t.insert(rng.int(0, t.length), randomText(rng), fresh(rng.pick(TEXT_FORMATS)))
           break
         }
         case 'textDelete': {
@@ -447,17 +466,17 @@ class SessionRun {
           }
           const at = rng.pick(splits)
           const v = rng.int(0, 3)
-          if (v === 0) t.insert(at, randomText(rng), rng.bool(0.3) ? rng.pick(TEXT_FORMATS) : undefined)
+          if (v === 0) t.insert(at, randomText(rng), rng.bool(0.3) ? fresh(rng.pick(TEXT_FORMATS)) : undefined)
           else if (v === 1) t.delete(at, rng.int(1, Math.min(3, t.length - at)))
           else if (v === 2) t.delete(at - 1, 1)
-          else t.format(at, rng.int(1, t.length - at), rng.pick(TEXT_FORMATS))
+          else t.format(at, rng.int(1, t.length - at), fresh(rng.pick(TEXT_FORMATS)))
           break
         }
         case 'textFormat': {
           const t = pickText()
           if (t.length === 0) break
           const index = rng.int(0, t.length - 1)
-          t.format(index, rng.int(1, Math.min(8, t.length - index)), rng.pick(TEXT_FORMATS))
+          t.format(index, rng.int(1, Math.min(8, t.length - index)), fresh(rng.pick(TEXT_FORMATS)))
           break
         }
         case 'textFormatHead': {
@@ -466,18 +485,18 @@ class SessionRun {
           // formats at index 0 are what a receiver actually cleans up
           const t = pickText()
           if (t.length === 0) break
-          t.format(0, rng.int(1, Math.min(4, t.length)), rng.pick(rng.bool(0.7) ? FORMAT_ATTRS : TEXT_FORMATS))
+          t.format(0, rng.int(1, Math.min(4, t.length)), fresh(rng.pick(rng.bool(0.7) ? FORMAT_ATTRS : TEXT_FORMATS)))
           break
         }
         case 'textEmbed': {
           const t = pickText()
-          const embed = rng.bool(0.25) ? this.newType(1) : rng.pick(EMBEDS)
-          t.insertEmbed(rng.int(0, t.length), embed, rng.bool(0.3) ? rng.pick(TEXT_FORMATS) : undefined)
+          const embed = rng.bool(0.25) ? this.newType(1) : fresh(rng.pick(EMBEDS))
+          t.insertEmbed(rng.int(0, t.length), embed, rng.bool(0.3) ? fresh(rng.pick(TEXT_FORMATS)) : undefined)
           break
         }
         case 'xtInsert': {
           const t = rng.pick(xmlTexts)
-          t.insert(rng.int(0, t.length), randomText(rng), rng.bool(0.5) ? rng.pick(PM_MARKS_ADD) : undefined)
+          t.insert(rng.int(0, t.length), randomText(rng), rng.bool(0.5) ? fresh(rng.pick(PM_MARKS_ADD)) : undefined)
           break
         }
         case 'xtDelete': {
@@ -489,7 +508,7 @@ class SessionRun {
           const t = rng.pick(xmlTexts)
           if (t.length === 0) break
           const index = rng.int(0, t.length - 1)
-          t.format(index, rng.int(1, t.length - index), rng.pick(PM_MARKS))
+          t.format(index, rng.int(1, t.length - index), fresh(rng.pick(PM_MARKS)))
           break
         }
         case 'mapSet': {
@@ -587,6 +606,9 @@ class SessionRun {
 const main = () => {
   const opts = parseArgs(process.argv.slice(2))
   const t0 = performance.now()
+  // sessions must not leak state into each other through the shared pools
+  const pools = () => stringify([FORMAT_ATTRS, EMBEDS, SUBDOC_OPTS, PM_MARKS, XML_NODE_NAMES, XML_ATTR_NAMES, ROOT_POOL])
+  const poolsBefore = pools()
   const w = new SessionWriter(opts.out)
   for (let si = opts.start; si < opts.start + opts.count; si++) {
     const rng = new Rng(sessionSeed(opts.seed, si))
@@ -604,6 +626,7 @@ const main = () => {
     }
   }
   w.close()
+  if (pools() !== poolsBefore) throw new Error('a value pool was mutated during generation (output depends on --start)')
   const ms = Math.round(performance.now() - t0)
   process.stderr.write(`ms=${ms} skipped=${stats.skipped} editErrors=${stats.editErrors} incomplete=${stats.incomplete} ` +
     `completeWithPending=${stats.completeWithPending} receiverMerges=${stats.receiverMerges}\n`)
