@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Differential soak: CASES random editing sessions against the reference Yjs, in
-# batches of BATCH with a fresh seed each, so the case files stay small.
+# Differential soak: CASES random update-algebra cases and as many multi-client
+# document sessions against the reference Yjs, in batches of BATCH with a fresh
+# seed each, so the files stay small.
 # usage: scripts/soak.sh COMPARE_BINARY CASES BATCH
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,8 +20,14 @@ while ((done_cases < cases)); do
     echo "soak: FAILED at seed $seed (regenerate: node tools/yjs-harness/gen-cases.mjs --seed $seed --count $n)"
     exit 1
   fi
+  node tools/yjs-harness/gen-sessions.mjs --seed "$seed" --count "$n" --out "$tmp/sessions.bin" 2>/dev/null >/dev/null
+  if ! "$compare" sessions "$tmp/sessions.bin" > "$tmp/out2.txt"; then
+    cat "$tmp/out2.txt"
+    echo "soak: FAILED at seed $seed (regenerate: node tools/yjs-harness/gen-sessions.mjs --seed $seed --count $n)"
+    exit 1
+  fi
   done_cases=$((done_cases + n))
-  echo "soak: seed $seed ok — $(tail -1 "$tmp/out.txt"); $done_cases/$cases cases"
+  echo "soak: seed $seed ok — cases $(tail -1 "$tmp/out.txt"); sessions $(tail -1 "$tmp/out2.txt"); $done_cases/$cases"
   seed=$((seed + 1))
 done
 echo "soak: $done_cases cases passed"

@@ -15,6 +15,7 @@ namespace {
 
 Any type_json(const Type& type, RootKind as);
 
+// How a nested type's toJSON() reads: by its class.
 RootKind kind_of_nested(const Type& t) {
   switch (t.type_ref) {
     case 0:
@@ -23,10 +24,9 @@ RootKind kind_of_nested(const Type& t) {
     case 5:  // XmlHook extends YMap
       return RootKind::kMap;
     case 2:
-    case 6:
       return RootKind::kText;
     default:
-      return RootKind::kXmlFragment;  // XmlElement / XmlFragment
+      return RootKind::kXmlFragment;  // XmlElement, XmlFragment, XmlText: their XML string
   }
 }
 
@@ -132,10 +132,15 @@ Any text_delta(const Type& t) {
       }
       case ContentRef::kFormat: {
         pack();
+        // updateCurrentAttributes on a JS Map: set keeps an existing key's place,
+        // null deletes it (and a later set appends it again).
         const Any& value = n->values[0];
-        std::erase_if(attrs, [&](const auto& e) { return e.first == n->text; });
-        if (value.kind != Any::Kind::kNull) {
-          // Map.set keeps an existing key's position; a deleted key goes to the end.
+        const auto it = std::find_if(attrs.begin(), attrs.end(), [&](const auto& e) { return e.first == n->text; });
+        if (value.kind == Any::Kind::kNull) {
+          if (it != attrs.end()) attrs.erase(it);
+        } else if (it != attrs.end()) {
+          it->second = &value;
+        } else {
           attrs.emplace_back(n->text, &value);
         }
         break;

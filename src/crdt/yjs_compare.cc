@@ -3,14 +3,18 @@
 //
 //   crdt_yjs_compare cases FILE            every op record of a gen-cases.mjs file
 //   crdt_yjs_compare trace UPDATES MERGED  merge of a framed trace vs Yjs's merge
+//   crdt_yjs_compare sessions FILE         a gen-sessions.mjs file: each receiver's update
+//                                          stream applied to a Doc vs Yjs's receiver
 //
 // Prints one line per mismatch (at most 20) and a closing "N passed, N failed".
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
 
+#include "crdt/doc.h"
 #include "crdt/framing.h"
 #include "crdt/test_support.h"
 #include "crdt/update.h"
@@ -133,11 +137,110 @@ int compare_trace(const std::string& updates_path, const std::string& merged_pat
   return same ? 0 : 1;
 }
 
+// JSON for comparison: BigInts as plain integers (the harness writes them so,
+// JSON.stringify refusing them).
+std::string compare_json(Any v) {
+  struct Fix {
+    static void run(Any& a) {
+      if (a.kind == Any::Kind::kBigInt) a = Any::from_number(static_cast<double>(a.bigint));
+      for (Any& e : a.array) run(e);
+      for (AnyMember& m : a.object) run(m.second);
+    }
+  };
+  Fix::run(v);
+  std::string out;
+  stringify_json(v, out);
+  return out;
+}
+
+RootKind kind_from_name(const std::string& k) {
+  if (k == "Text") return RootKind::kText;
+  if (k == "Map") return RootKind::kMap;
+  if (k == "Array") return RootKind::kArray;
+  if (k == "XmlFragment") return RootKind::kXmlFragment;
+  return RootKind::kUnknown;
+}
+
+// Returns an empty string when the session matches, else what differs.
+std::string check_session(std::uint32_t flags, const std::vector<ByteView>& updates, ByteView state, ByteView sv,
+                          ByteView json_bytes) {
+  Doc doc({.gc = (flags & 1) == 0, .client_id = 4242424242, .limits = kFixtureLimits});
+  for (std::size_t i = 0; i < updates.size(); ++i) {
+    const Status st = doc.apply_update(updates[i]);
+    if (!st.ok()) return "update " + std::to_string(i) + " refused: " + st.error().to_string();
+  }
+  auto got = doc.encode_state_as_update();
+  if (!got) return "encode failed: " + got.error().to_string();
+  if (!std::equal(got->begin(), got->end(), state.begin(), state.end())) {
+    return "state differs\n  expected " + to_hex(state) + "\n  got      " + to_hex(*got);
+  }
+  const Bytes got_sv = doc.encode_state_vector();
+  if (!std::equal(got_sv.begin(), got_sv.end(), sv.begin(), sv.end())) return "state vector differs";
+  if (doc.has_pending_structs() != ((flags & 2) != 0)) return "pending structs differ";
+  if (doc.has_pending_delete_set() != ((flags & 4) != 0)) return "pending delete set differs";
+  // Map keys and roots take the order a document first met them; the harness
+  // reads a fresh document loaded from the state, so read one the same way.
+  Doc fresh({.gc = (flags & 1) == 0, .client_id = 4242424242, .limits = kFixtureLimits});
+  if (!fresh.apply_update(state).ok()) return "cannot load the expected state";
+  Any expected;
+  if (!parse_json(as_chars(json_bytes), expected, 256)) return "cannot parse expected json";
+  for (const AnyMember& k : expected.get("kinds")->object) {
+    const RootKind kind = kind_from_name(k.second.str);
+    const std::string want = compare_json(*expected.get("json")->get(k.first));
+    const std::string have = compare_json(fresh.root_json(k.first, kind));
+    if (want != have) return "root '" + k.first + "' as " + k.second.str + ":\n  expected " + want + "\n  got      " + have;
+    if (kind == RootKind::kText) {
+      const std::string want_delta = compare_json(*expected.get("delta")->get(k.first));
+      const std::string have_delta = compare_json(fresh.text_delta(k.first));
+      if (want_delta != have_delta) {
+        return "delta of '" + k.first + "':\n  expected " + want_delta + "\n  got      " + have_delta;
+      }
+    }
+  }
+  return {};
+}
+
+int compare_sessions(const std::string& path) {
+  const Bytes file = testing::read_file(path);
+  Cursor c{file};
+  std::uint64_t passed = 0;
+  std::uint64_t failed = 0;
+  std::uint64_t updates_total = 0;
+  const auto start = std::chrono::steady_clock::now();
+  while (c.pos < file.size()) {
+    std::uint32_t index = 0;
+    std::uint32_t flags = 0;
+    std::uint32_t n = 0;
+    if (!c.u32(index) || !c.u32(flags) || !c.u32(n)) return 2;
+    std::vector<ByteView> updates(n);
+    for (auto& u : updates) {
+      if (!c.blob(u)) return 2;
+    }
+    ByteView state;
+    ByteView sv;
+    ByteView json;
+    if (!c.blob(state) || !c.blob(sv) || !c.blob(json)) return 2;
+    updates_total += n;
+    const std::string problem = check_session(flags, updates, state, sv, json);
+    if (problem.empty()) {
+      ++passed;
+    } else if (++failed <= 10) {
+      std::printf("MISMATCH session %u (flags %u): %s\n", index, flags, problem.c_str());
+    }
+  }
+  const auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  std::printf("%llu updates applied in %.0f ms\n", static_cast<unsigned long long>(updates_total), ms);
+  std::printf("%llu passed, %llu failed\n", static_cast<unsigned long long>(passed),
+              static_cast<unsigned long long>(failed));
+  return failed == 0 && passed > 0 ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc == 3 && std::strcmp(argv[1], "cases") == 0) return compare_cases(argv[2]);
   if (argc == 4 && std::strcmp(argv[1], "trace") == 0) return compare_trace(argv[2], argv[3]);
-  std::fprintf(stderr, "usage: crdt_yjs_compare cases FILE | trace UPDATES.bin MERGED.bin\n");
+  if (argc == 3 && std::strcmp(argv[1], "sessions") == 0) return compare_sessions(argv[2]);
+  std::fprintf(stderr, "usage: crdt_yjs_compare cases FILE | trace UPDATES.bin MERGED.bin | sessions FILE\n");
   return 2;
 }
