@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -52,6 +53,26 @@ class Doc {
   // `state_vector` lacks (empty = the whole document), with pending data merged in.
   [[nodiscard]] Result<Bytes> encode_state_as_update(ByteView state_vector = {},
                                                      UpdateFormat format = UpdateFormat::kV1) const;
+  // Called after every transaction that changed something with the v1 update it
+  // emitted (Yjs's doc.on('update')): what a remote update actually added — or a
+  // local edit made. Applying one remote update can emit two: its own and the
+  // formatting cleanup's.
+  void set_update_handler(std::function<void(ByteView)> handler);
+
+  // Local edits (Yjs's YText.insert/delete/format, YMap.set, and appending a
+  // y-prosemirror paragraph), each one transaction. Indices count UTF-16 units.
+  // Returns the update the transaction emitted (empty if it changed nothing);
+  // real Yjs clients apply it unchanged. `attributes` is an object of formats
+  // (null values remove one); without it, inserted text takes the formats
+  // active at `index`, as YText.insert does.
+  Result<Bytes> insert_text(std::string_view root, std::uint64_t index, std::string_view text,
+                            const Any* attributes = nullptr);
+  Result<Bytes> delete_text(std::string_view root, std::uint64_t index, std::uint64_t length);
+  Result<Bytes> format_text(std::string_view root, std::uint64_t index, std::uint64_t length, const Any& attributes);
+  Result<Bytes> map_set(std::string_view root, std::string_view key, const Any& value);
+  // Appends <paragraph>text</paragraph> (an XmlElement holding an XmlText) to an XmlFragment root.
+  Result<Bytes> append_paragraph(std::string_view fragment, std::string_view text);
+
   // Yjs encodeStateVector(doc).
   [[nodiscard]] Bytes encode_state_vector() const;
 

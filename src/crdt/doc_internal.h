@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -162,6 +163,8 @@ struct DocState {
   std::unordered_set<std::string> keys;  // interned map keys
   std::optional<PendingStructs> pending_structs;
   std::optional<Bytes> pending_ds;  // a v2 update holding only a delete set
+
+  std::function<void(ByteView)> on_update;  // Yjs's doc.on('update')
 
   Transaction* txn = nullptr;
   std::vector<std::unique_ptr<Transaction>> cleanups;

@@ -5,6 +5,9 @@
 //   crdt_yjs_compare trace UPDATES MERGED  merge of a framed trace vs Yjs's merge
 //   crdt_yjs_compare sessions FILE         a gen-sessions.mjs file: each receiver's update
 //                                          stream applied to a Doc vs Yjs's receiver
+//   crdt_yjs_compare edits FILE OUT        a gen-edits.mjs file: local edits through the Doc
+//                                          API; writes Quire's updates to OUT for
+//                                          check-edits.mjs, compares content here
 //
 // Prints one line per mismatch (at most 20) and a closing "N passed, N failed".
 #include <algorithm>
@@ -200,6 +203,155 @@ std::string check_session(std::uint32_t flags, const std::vector<ByteView>& upda
   return {};
 }
 
+// gen-edits.mjs tags values JSON cannot hold: {"$bigint":"…"}, {"$bytes":"hex"}, {"$undefined":true}.
+Any untag(const Any& v) {
+  if (v.kind == Any::Kind::kObject && v.object.size() == 1 && !v.object[0].first.empty() && v.object[0].first[0] == '$') {
+    const std::string& tag = v.object[0].first;
+    const Any& payload = v.object[0].second;
+    if (tag == "$bigint") {
+      Any b = Any::make(Any::Kind::kBigInt);
+      b.bigint = std::stoll(payload.str);
+      return b;
+    }
+    if (tag == "$bytes") {
+      Bytes raw;
+      from_hex(payload.str, raw);
+      Any b = Any::make(Any::Kind::kBytes);
+      b.str.assign(raw.begin(), raw.end());
+      return b;
+    }
+    if (tag == "$undefined") return Any::undefined();
+  }
+  Any out = v;
+  for (Any& e : out.array) e = untag(e);
+  for (AnyMember& m : out.object) m.second = untag(m.second);
+  return out;
+}
+
+// The same content gen-edits.mjs records: deltas of `text`, and text/map/xml as JSON.
+std::string edit_content(const Doc& d) {
+  Any delta = Any::make(Any::Kind::kObject);
+  delta.object.emplace_back("text", d.text_delta("text"));
+  Any json = Any::make(Any::Kind::kObject);
+  json.object.emplace_back("text", Any::from_string(d.text("text")));
+  json.object.emplace_back("map", d.root_json("map", RootKind::kMap));
+  json.object.emplace_back("xml", d.root_json("xml", RootKind::kXmlFragment));
+  Any all = Any::make(Any::Kind::kObject);
+  all.object.emplace_back("delta", delta);
+  all.object.emplace_back("json", json);
+  return compare_json(all);
+}
+
+Result<Bytes> run_edit(Doc& d, const Any& op) {
+  const std::string kind = op.get("op")->str;
+  const std::string root = op.get("root") != nullptr ? op.get("root")->str : "";
+  auto num = [&](const char* k) { return static_cast<std::uint64_t>(op.get(k)->number); };
+  if (kind == "insert") {
+    const Any* attrs = op.get("attributes");
+    const Any plain = attrs != nullptr ? untag(*attrs) : Any();
+    return d.insert_text(root, num("index"), op.get("text")->str, attrs != nullptr ? &plain : nullptr);
+  }
+  if (kind == "delete") return d.delete_text(root, num("index"), num("length"));
+  if (kind == "format") return d.format_text(root, num("index"), num("length"), untag(*op.get("attributes")));
+  if (kind == "mapSet") return d.map_set(root, op.get("key")->str, untag(*op.get("value")));
+  if (kind == "appendParagraph") return d.append_paragraph(root, op.get("text")->str);
+  if (kind == "remote") {
+    Bytes update;
+    from_hex(op.get("update")->str, update);
+    Bytes emitted;
+    d.set_update_handler([&](ByteView u) {
+      if (emitted.empty()) emitted.assign(u.begin(), u.end());
+    });
+    const Status st = d.apply_update(update);
+    d.set_update_handler(nullptr);
+    if (!st.ok()) return st.error();
+    return emitted;
+  }
+  return Error{"test", 1, "unknown op " + kind};
+}
+
+void put_u32(Bytes& out, std::uint32_t v) {
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+}
+void put_blob(Bytes& out, ByteView b) {
+  put_u32(out, static_cast<std::uint32_t>(b.size()));
+  out.insert(out.end(), b.begin(), b.end());
+}
+
+int compare_edits(const std::string& path, const std::string& out_path) {
+  const Bytes file = testing::read_file(path);
+  Cursor c{file};
+  Bytes out;
+  std::uint64_t passed = 0;
+  std::uint64_t failed = 0;
+  std::uint64_t ops = 0;
+  std::uint64_t identical = 0;
+  while (c.pos < file.size()) {
+    std::uint32_t session = 0;
+    std::uint32_t lo = 0;
+    std::uint32_t hi = 0;
+    std::uint32_t nops = 0;
+    ByteView base;
+    if (!c.u32(session) || !c.u32(lo) || !c.u32(hi) || !c.blob(base) || !c.u32(nops)) return 2;
+    const std::uint64_t client = static_cast<std::uint64_t>(hi) << 32 | lo;
+    put_u32(out, session);
+    put_u32(out, lo);
+    put_u32(out, hi);
+    put_blob(out, base);
+    put_u32(out, nops);
+    Doc d({.gc = true, .client_id = client, .limits = kFixtureLimits});
+    std::string problem;
+    if (!d.apply_update(base).ok()) problem = "base state refused";
+    for (std::uint32_t i = 0; i < nops; ++i) {
+      ByteView op_json;
+      ByteView expected_update;
+      ByteView expected_content;
+      if (!c.blob(op_json) || !c.blob(expected_update) || !c.blob(expected_content)) return 2;
+      ++ops;
+      Any op;
+      Bytes emitted;
+      if (problem.empty()) {
+        if (!parse_json(as_chars(op_json), op, 64)) {
+          problem = "bad op json";
+        } else if (auto r = run_edit(d, op); !r) {
+          problem = "op " + std::to_string(i) + " " + std::string(as_chars(op_json)) + " failed: " + r.error().to_string();
+        } else {
+          emitted = std::move(*r);
+          if (std::equal(emitted.begin(), emitted.end(), expected_update.begin(), expected_update.end())) ++identical;
+          const std::string have = edit_content(d);
+          Any want_any;
+          parse_json(as_chars(expected_content), want_any, 256);
+          const std::string want = compare_json(want_any);
+          if (have != want) {
+            problem = "op " + std::to_string(i) + " " + std::string(as_chars(op_json)) + ":\n  expected " + want +
+                      "\n  got      " + have;
+          }
+        }
+      }
+      put_blob(out, op_json);
+      put_blob(out, emitted);
+      put_blob(out, expected_content);
+    }
+    ByteView final_state;
+    if (!c.blob(final_state)) return 2;
+    auto state = d.encode_state_as_update();
+    put_blob(out, state ? ByteView(*state) : ByteView());
+    if (problem.empty()) {
+      ++passed;
+    } else if (++failed <= 10) {
+      std::printf("MISMATCH session %u: %s\n", session, problem.c_str());
+    }
+  }
+  std::FILE* f = std::fopen(out_path.c_str(), "wb");
+  if (f == nullptr || std::fwrite(out.data(), 1, out.size(), f) != out.size()) return 2;
+  std::fclose(f);
+  std::printf("%llu ops, %llu updates byte-identical to Yjs's\n", static_cast<unsigned long long>(ops),
+              static_cast<unsigned long long>(identical));
+  std::printf("%llu passed, %llu failed\n", static_cast<unsigned long long>(passed),
+              static_cast<unsigned long long>(failed));
+  return failed == 0 && passed > 0 ? 0 : 1;
+}
+
 int compare_sessions(const std::string& path) {
   const Bytes file = testing::read_file(path);
   Cursor c{file};
@@ -241,6 +393,7 @@ int main(int argc, char** argv) {
   if (argc == 3 && std::strcmp(argv[1], "cases") == 0) return compare_cases(argv[2]);
   if (argc == 4 && std::strcmp(argv[1], "trace") == 0) return compare_trace(argv[2], argv[3]);
   if (argc == 3 && std::strcmp(argv[1], "sessions") == 0) return compare_sessions(argv[2]);
-  std::fprintf(stderr, "usage: crdt_yjs_compare cases FILE | trace UPDATES.bin MERGED.bin | sessions FILE\n");
+  if (argc == 4 && std::strcmp(argv[1], "edits") == 0) return compare_edits(argv[2], argv[3]);
+  std::fprintf(stderr, "usage: crdt_yjs_compare cases FILE | trace UPDATES.bin MERGED.bin | sessions FILE | edits FILE OUT\n");
   return 2;
 }

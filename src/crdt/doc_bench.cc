@@ -1,0 +1,109 @@
+// crdt_doc_bench: the engine's side of `make bench` (scripts/bench-engine.sh runs
+// it beside Yjs, ywasm, Automerge and diamond-types on the same traces).
+//
+//   crdt_doc_bench TRACE_DIR NAME TASK [RUNS]
+//
+// TASK: apply   — apply the trace's per-edit updates to a fresh document
+//       load    — load the final encoded document (NAME.yjs.bin)
+//       encode  — encode the loaded document
+//       memory  — heap bytes held by a loaded document (glibc mallinfo2)
+// Prints one JSON line: {"task","trace","runs","ms":[…],"median_ms",…}.
+#include <malloc.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "crdt/doc.h"
+#include "crdt/framing.h"
+#include "crdt/test_support.h"
+
+using namespace quire;
+using namespace quire::crdt;
+
+namespace {
+
+double now_ms() {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+void print(const char* task, const std::string& trace, std::vector<double> ms, const std::string& extra) {
+  std::sort(ms.begin(), ms.end());
+  std::string list;
+  for (double m : ms) {
+    if (!list.empty()) list += ',';
+    list += std::to_string(m);
+  }
+  std::printf("{\"task\":\"%s\",\"trace\":\"%s\",\"runs\":%zu,\"ms\":[%s],\"median_ms\":%f%s}\n", task, trace.c_str(),
+              ms.size(), list.c_str(), ms.empty() ? 0.0 : ms[ms.size() / 2], extra.c_str());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 4) {
+    std::fprintf(stderr, "usage: crdt_doc_bench TRACE_DIR NAME apply|load|encode|memory [RUNS]\n");
+    return 2;
+  }
+  const std::string dir = argv[1];
+  const std::string name = argv[2];
+  const std::string task = argv[3];
+  const int runs = argc > 4 ? std::atoi(argv[4]) : 5;
+  const Bytes state = testing::read_file(dir + "/" + name + ".yjs.bin");
+  std::vector<double> ms;
+
+  if (task == "apply") {
+    const Bytes framed = testing::read_file(dir + "/" + name + ".updates.bin");
+    const auto frames = *split_frames(framed);
+    for (int r = 0; r < runs; ++r) {
+      const double t0 = now_ms();
+      Doc d;
+      for (ByteView u : frames) {
+        if (!d.apply_update(u).ok()) return 1;
+      }
+      ms.push_back(now_ms() - t0);
+      if (r == 0 && *d.encode_state_as_update() != state) {
+        std::fprintf(stderr, "apply: state differs from Yjs's\n");
+        return 1;
+      }
+    }
+    print("apply", name, ms, ",\"updates\":" + std::to_string(frames.size()));
+  } else if (task == "load") {
+    for (int r = 0; r < runs; ++r) {
+      const double t0 = now_ms();
+      Doc d;
+      if (!d.apply_update(state).ok()) return 1;
+      ms.push_back(now_ms() - t0);
+    }
+    print("load", name, ms, ",\"bytes\":" + std::to_string(state.size()));
+  } else if (task == "encode") {
+    Doc d;
+    if (!d.apply_update(state).ok()) return 1;
+    for (int r = 0; r < runs; ++r) {
+      const double t0 = now_ms();
+      auto out = d.encode_state_as_update();
+      ms.push_back(now_ms() - t0);
+      if (!out || *out != state) return 1;
+    }
+    print("encode", name, ms, ",\"bytes\":" + std::to_string(state.size()));
+  } else if (task == "memory") {
+    malloc_trim(0);
+    const std::size_t before = mallinfo2().uordblks;
+    auto* d = new Doc();
+    if (!d->apply_update(state).ok()) return 1;
+    const std::size_t held = mallinfo2().uordblks - before;
+    char extra[160];
+    std::snprintf(extra, sizeof extra, ",\"heap_bytes\":%zu,\"encoded_bytes\":%zu,\"ratio\":%.2f", held, state.size(),
+                  static_cast<double>(held) / static_cast<double>(state.size()));
+    print("memory", name, {}, extra);
+    delete d;
+  } else {
+    std::fprintf(stderr, "unknown task %s\n", task.c_str());
+    return 2;
+  }
+  return 0;
+}
