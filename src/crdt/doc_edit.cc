@@ -209,7 +209,8 @@ class Editor {
 
   // insertText (attributes already completed by the caller)
   void insert_text(Transaction& txn, Type* parent, Position& pos, std::string_view text, std::vector<AnyMember> attrs) {
-    for (const auto& [key, value] : pos.current) {
+    for (const auto& entry : pos.current) {
+      const std::string& key = entry.first;
       const bool mentioned = std::any_of(attrs.begin(), attrs.end(), [&](const AnyMember& m) { return m.first == key; });
       if (!mentioned) attrs.emplace_back(key, Any::null());
     }

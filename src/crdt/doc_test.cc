@@ -10,11 +10,7 @@
 namespace quire::crdt {
 namespace {
 
-Bytes hex(std::string_view h) {
-  Bytes b;
-  EXPECT_TRUE(from_hex(h, b));
-  return b;
-}
+using testing::hex;
 
 std::string json(const Any& v) {
   std::string s;

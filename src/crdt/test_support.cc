@@ -24,4 +24,13 @@ Bytes read_file(const std::string& path) {
   return Bytes(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
+Bytes hex(std::string_view h) {
+  Bytes b;
+  if (!from_hex(h, b)) {
+    std::fprintf(stderr, "bad hex literal %.*s\n", static_cast<int>(h.size()), h.data());
+    std::abort();
+  }
+  return b;
+}
+
 }  // namespace quire::crdt::testing

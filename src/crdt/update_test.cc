@@ -11,11 +11,7 @@
 namespace quire::crdt {
 namespace {
 
-Bytes hex(std::string_view h) {
-  Bytes b;
-  EXPECT_TRUE(from_hex(h, b));
-  return b;
-}
+using testing::hex;
 
 // "abc" inserted by client 1 into root text "t".
 const Bytes kAbc = hex("01010100040101740361626300");
