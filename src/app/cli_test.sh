@@ -56,6 +56,23 @@ if grep -q "Skip 9:2 len=2" <<<"$out" && grep -q 'Item 9:0 len=2 parent="t" Stri
 out=$("$quire" update inspect --framed "$traces/git-makefile.updates.bin" | grep -c '^update ')
 expect_eq "inspect --framed lists every update" "$out" 3210
 
+# doc: applying a trace's updates gives Yjs's state and the trace's text
+for t in friendsforever git-makefile; do
+  "$quire" doc apply --framed "$traces/$t.updates.bin" > "$tmp/$t.state"
+  if cmp -s "$tmp/$t.state" "$traces/$t.yjs.bin"; then ok; else bad "doc apply $t"; fi
+  "$quire" doc text --name text --framed "$traces/$t.updates.bin" > "$tmp/$t.txt"
+  if cmp -s "$tmp/$t.txt" "$traces/$t.txt"; then ok; else bad "doc text $t"; fi
+done
+"$quire" doc apply --to v2 "$traces/clownschool.yjs.bin" > "$tmp/cs.v2"
+"$quire" doc apply --format v2 "$tmp/cs.v2" > "$tmp/cs.v1"
+if cmp -s "$tmp/cs.v1" "$traces/clownschool.yjs.bin"; then ok; else bad "doc apply v2 round trip"; fi
+json=$("$quire" doc json "$tmp/abc.bin")
+expect_eq "doc json" "$json" '{"t":"abc"}'
+head -c 7 "$tmp/abc.bin" > "$tmp/trunc0.bin"
+"$quire" doc json "$tmp/trunc0.bin" > /dev/null 2> "$tmp/err"
+rc=$?
+if [[ $rc -eq 1 ]] && grep -q '^quire: update 0: ' "$tmp/err"; then ok; else bad "doc json of bad input: rc=$rc $(cat "$tmp/err")"; fi
+
 # bad input: one line on stderr, exit 1, nothing on stdout
 head -c 7 "$tmp/abc.bin" > "$tmp/trunc.bin"
 unhex 020105 "$tmp/badsv.bin"
@@ -71,7 +88,8 @@ for verb in "merge $tmp/trunc.bin $tmp/abc.bin" "state-vector $tmp/trunc.bin" "i
 done
 
 # usage errors exit 2
-for args in "" "update" "update frobnicate x" "update convert $tmp/abc.bin" "update diff $tmp/abc.bin" "nope"; do
+for args in "" "update" "update frobnicate x" "update convert $tmp/abc.bin" "update diff $tmp/abc.bin" "nope" \
+            "doc" "doc text $tmp/abc.bin" "doc frob $tmp/abc.bin"; do
   # shellcheck disable=SC2086
   "$quire" $args > /dev/null 2>&1
   rc=$?
