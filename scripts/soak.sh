@@ -26,6 +26,13 @@ while ((done_cases < cases)); do
     echo "soak: FAILED at seed $seed (regenerate: node tools/yjs-harness/gen-sessions.mjs --seed $seed --count $n)"
     exit 1
   fi
+  node tools/yjs-harness/gen-edits.mjs --seed "$seed" --count $((n / 10)) --out "$tmp/edits.bin" 2>/dev/null >/dev/null
+  if ! "$compare" edits "$tmp/edits.bin" "$tmp/quire-edits.bin" > "$tmp/out3.txt" ||
+     ! node tools/yjs-harness/check-edits.mjs "$tmp/edits.bin" "$tmp/quire-edits.bin" >> "$tmp/out3.txt"; then
+    cat "$tmp/out3.txt"
+    echo "soak: FAILED at seed $seed (regenerate: node tools/yjs-harness/gen-edits.mjs --seed $seed --count $((n / 10)))"
+    exit 1
+  fi
   done_cases=$((done_cases + n))
   echo "soak: seed $seed ok — cases $(tail -1 "$tmp/out.txt"); sessions $(tail -1 "$tmp/out2.txt"); $done_cases/$cases"
   seed=$((seed + 1))

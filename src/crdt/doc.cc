@@ -117,6 +117,11 @@ Bytes Doc::encode_state_vector() const {
   return crdt::encode_state_vector(sv);
 }
 
+void Doc::declare(std::string_view name, RootKind kind) {
+  detail::Type* type = s_->get_root(name);
+  if (kind == RootKind::kText) type->declared_text = true;
+}
+
 void Doc::set_update_handler(std::function<void(ByteView)> handler) { s_->on_update = std::move(handler); }
 
 bool Doc::has_pending_structs() const { return s_->pending_structs.has_value(); }

@@ -59,6 +59,13 @@ class Doc {
   // formatting cleanup's.
   void set_update_handler(std::function<void(ByteView)> handler);
 
+  // Yjs's doc.getText / getMap / getArray / getXmlFragment(name): creates the root
+  // if needed and, for Text, gives it YText's behaviour — after a remote change
+  // that touches its formatting, redundant formatting markers are deleted (and
+  // that deletion emitted as a local update), as every Yjs client that declared
+  // the text does. Editing a root as text declares it.
+  void declare(std::string_view name, RootKind kind);
+
   // Local edits (Yjs's YText.insert/delete/format, YMap.set, and appending a
   // y-prosemirror paragraph), each one transaction. Indices count UTF-16 units.
   // Returns the update the transaction emitted (empty if it changed nothing);
@@ -90,7 +97,8 @@ class Doc {
   // Every root whose kind the content tells, as Yjs's toJSON() of that kind would
   // print it (see yjs-behaviours.md, "quire doc json"), in root order.
   [[nodiscard]] Any to_json() const;
-  // One root read as `kind` (Yjs's getText/getMap/getArray/getXmlFragment(name).toJSON()).
+  // One root read as `kind` (Yjs's getText/getMap/getArray/getXmlFragment(name).toJSON();
+  // an unknown root reads as that kind's empty value).
   [[nodiscard]] Any root_json(std::string_view name, RootKind kind) const;
 
   [[nodiscard]] std::uint64_t client_id() const;

@@ -16,84 +16,73 @@ using detail::Type;
 
 namespace {
 
-using Attrs = std::vector<std::pair<std::string, const Any*>>;  // a JS Map of formats
+using detail::AttrRef;
+using detail::Attributes;
+using detail::attr_delete;
+using detail::attr_get;
+using detail::attr_set;
+using detail::same_value;
+using detail::update_attributes;
 
-// typeof x === 'object' && x !== null
-bool is_object(const Any* a) {
-  return a != nullptr && (a->kind == Any::Kind::kObject || a->kind == Any::Kind::kArray || a->kind == Any::Kind::kBytes);
+const Any kNull = Any::null();
+const AttrRef kNullRef{&kNull, 0};
+
+bool is_object(const Any& a) {
+  return a.kind == Any::Kind::kObject || a.kind == Any::Kind::kArray || a.kind == Any::Kind::kBytes;
 }
 
-// `===` between two JavaScript values (objects: only the very same one).
-bool strict_equal(const Any* a, const Any* b) {
-  const bool a_undef = a == nullptr || a->kind == Any::Kind::kUndefined;
-  const bool b_undef = b == nullptr || b->kind == Any::Kind::kUndefined;
-  if (a_undef || b_undef) return a_undef && b_undef;
-  if (a == b) return true;
-  if (a->kind != b->kind || is_object(a)) return false;
-  if (a->kind == Any::Kind::kNumber) return a->number == b->number;
-  return *a == *b;
+// `===` between plain values nested in format values (objects are never the same).
+bool nested_equal(const Any& a, const Any& b) {
+  if (a.kind != b.kind || is_object(a)) return false;
+  if (a.kind == Any::Kind::kNumber) return a.number == b.number;
+  return a == b;
 }
 
 // YText's equalAttrs: `===`, or two objects equal key by key (lib0 equalFlat).
-bool equal_attrs(const Any* a, const Any* b) {
-  if (strict_equal(a, b)) return true;
-  if (!is_object(a) || !is_object(b)) return false;
-  if (a->kind != Any::Kind::kObject || b->kind != Any::Kind::kObject) {
-    if (a->kind != b->kind) return false;
-    if (a->kind == Any::Kind::kBytes) return a->str == b->str;
-    if (a->array.size() != b->array.size()) return false;
-    for (std::size_t i = 0; i < a->array.size(); ++i) {
-      if (!strict_equal(&a->array[i], &b->array[i])) return false;
+bool equal_attrs(const AttrRef* a, const AttrRef* b) {
+  if (same_value(a, b)) return true;
+  if (a == nullptr || b == nullptr) return false;
+  const Any& x = *a->value;
+  const Any& y = *b->value;
+  if (!is_object(x) || !is_object(y) || x.kind != y.kind) return false;
+  if (x.kind == Any::Kind::kBytes) return x.str == y.str;
+  if (x.kind == Any::Kind::kArray) {
+    if (x.array.size() != y.array.size()) return false;
+    for (std::size_t i = 0; i < x.array.size(); ++i) {
+      if (!nested_equal(x.array[i], y.array[i])) return false;
     }
     return true;
   }
-  if (a->object.size() != b->object.size()) return false;
-  for (const AnyMember& m : a->object) {
-    const Any* other = b->get(m.first);
-    if (other == nullptr && m.second.kind != Any::Kind::kUndefined) return false;
-    if (!strict_equal(other, &m.second)) return false;
+  if (x.object.size() != y.object.size()) return false;
+  for (const AnyMember& m : x.object) {
+    const Any* other = y.get(m.first);
+    if (other == nullptr) {
+      if (m.second.kind != Any::Kind::kUndefined) return false;
+      continue;
+    }
+    if (!nested_equal(*other, m.second)) return false;
   }
   return true;
 }
 
-const Any kNull = Any::null();
-
-const Any* attr_get(const Attrs& a, const std::string& key) {
-  for (const auto& [k, v] : a) {
-    if (k == key) return v;
-  }
-  return nullptr;
-}
-void attr_set(Attrs& a, const std::string& key, const Any* value) {
-  for (auto& [k, v] : a) {
-    if (k == key) {
-      v = value;
-      return;
-    }
-  }
-  a.emplace_back(key, value);
-}
-void attr_delete(Attrs& a, const std::string& key) {
-  std::erase_if(a, [&](const auto& e) { return e.first == key; });
-}
-void update_current(Attrs& a, const Item& format) {
-  if (format.values[0].kind == Any::Kind::kNull) {
-    attr_delete(a, format.text);
-  } else {
-    attr_set(a, format.text, &format.values[0]);
-  }
-}
+// An attributes object given to an edit, with which JavaScript object each value is.
+struct OwnedAttr {
+  std::string key;
+  Any value;
+  std::uint64_t identity = 0;
+  [[nodiscard]] AttrRef ref() const { return {&value, identity}; }
+};
 
 // ItemTextListPosition
 struct Position {
   Item* left = nullptr;
   Item* right = nullptr;
   std::uint64_t index = 0;
-  Attrs current;
+  Attributes current;
 
   void forward() {
     if (right->ref == ContentRef::kFormat) {
-      if (!right->deleted) update_current(current, *right);
+      if (!right->deleted) update_attributes(current, *right);
     } else if (!right->deleted) {
       index += right->length;
     }
@@ -129,19 +118,28 @@ class Editor {
     e_.integrate(txn, *item, 0);
   }
 
-  Item* format_item(Transaction& txn, Type* parent, Position& pos, const std::string& key, const Any& value) {
+  Item* format_item(Transaction& txn, Type* parent, Position& pos, const std::string& key, AttrRef value) {
     Item* item = new_local_item(parent, pos.left, pos.right, nullptr, ContentRef::kFormat, 1);
     item->text = key;
-    item->values.assign(1, value);
+    item->values.assign(1, *value.value);
+    item->value_identity = value.identity;
     integrate(txn, item);
     return item;
+  }
+
+  // Identities for the object values of an attributes object passed to an edit.
+  std::vector<OwnedAttr> own(const std::vector<AnyMember>& attrs) {
+    std::vector<OwnedAttr> out;
+    out.reserve(attrs.size());
+    for (const AnyMember& m : attrs) out.push_back({m.first, m.second, s_.next_identity++});
+    return out;
   }
 
   // findNextPosition
   void advance(Transaction& txn, Position& pos, std::uint64_t count) {
     while (pos.right != nullptr && count > 0) {
       if (pos.right->ref == ContentRef::kFormat) {
-        if (!pos.right->deleted) update_current(pos.current, *pos.right);
+        if (!pos.right->deleted) update_attributes(pos.current, *pos.right);
       } else if (!pos.right->deleted) {
         if (count < pos.right->length) e_.get_item_clean_start(txn, {pos.right->id.client, pos.right->id.clock + count});
         pos.index += pos.right->length;
@@ -160,28 +158,35 @@ class Editor {
   }
 
   // minimizeAttributeChanges
-  static void minimize_changes(Position& pos, const std::vector<AnyMember>& attrs) {
+  static const OwnedAttr* find_attr(const std::vector<OwnedAttr>& attrs, const std::string& key) {
+    for (const OwnedAttr& a : attrs) {
+      if (a.key == key) return &a;
+    }
+    return nullptr;
+  }
+  static void minimize_changes(Position& pos, const std::vector<OwnedAttr>& attrs) {
     while (pos.right != nullptr) {
       if (!pos.right->deleted) {
         if (pos.right->ref != ContentRef::kFormat) break;
-        const Any* want = nullptr;
-        for (const AnyMember& m : attrs) {
-          if (m.first == pos.right->text) want = &m.second;
-        }
-        if (!equal_attrs(want != nullptr ? want : &kNull, &pos.right->values[0])) break;
+        const OwnedAttr* want = find_attr(attrs, pos.right->text);
+        const AttrRef want_ref = want != nullptr ? want->ref() : kNullRef;
+        const AttrRef have = detail::format_value(*pos.right);
+        if (!equal_attrs(&want_ref, &have)) break;
       }
       pos.forward();
     }
   }
 
   // insertAttributes: opens the formats that differ; returns what closes them.
-  Attrs insert_attributes(Transaction& txn, Type* parent, Position& pos, const std::vector<AnyMember>& attrs) {
-    Attrs negated;
-    for (const AnyMember& m : attrs) {
-      const Any* current = attr_get(pos.current, m.first);
-      if (!equal_attrs(current != nullptr ? current : &kNull, &m.second)) {
-        attr_set(negated, m.first, current != nullptr ? current : &kNull);
-        Item* f = format_item(txn, parent, pos, m.first, m.second);
+  Attributes insert_attributes(Transaction& txn, Type* parent, Position& pos, const std::vector<OwnedAttr>& attrs) {
+    Attributes negated;
+    for (const OwnedAttr& a : attrs) {
+      const AttrRef* current = attr_get(pos.current, a.key);
+      const AttrRef current_ref = current != nullptr ? *current : kNullRef;
+      const AttrRef value = a.ref();
+      if (!equal_attrs(&current_ref, &value)) {
+        attr_set(negated, a.key, current_ref);
+        Item* f = format_item(txn, parent, pos, a.key, value);
         pos.right = f;
         pos.forward();
       }
@@ -190,33 +195,35 @@ class Editor {
   }
 
   // insertNegatedAttributes
-  void insert_negated(Transaction& txn, Type* parent, Position& pos, Attrs& negated) {
-    while (pos.right != nullptr &&
-           (pos.right->deleted ||
-            (pos.right->ref == ContentRef::kFormat &&
-             equal_attrs(attr_get(negated, pos.right->text), &pos.right->values[0])))) {
-      if (!pos.right->deleted) attr_delete(negated, pos.right->text);
+  void insert_negated(Transaction& txn, Type* parent, Position& pos, Attributes& negated) {
+    while (pos.right != nullptr) {
+      if (!pos.right->deleted) {
+        if (pos.right->ref != ContentRef::kFormat) break;
+        // negatedAttributes.get(key) is undefined for a key it lacks: equal to nothing
+        // a format holds (unlike the `?? null` reads elsewhere).
+        const AttrRef have = detail::format_value(*pos.right);
+        const AttrRef* want = attr_get(negated, pos.right->text);
+        if (want == nullptr || !equal_attrs(want, &have)) break;
+        attr_delete(negated, pos.right->text);
+      }
       pos.forward();
     }
     for (const auto& [key, value] : negated) {
-      // Copy: `value` may point into an item that formatting below deletes.
-      const Any v = *value;
-      Item* f = format_item(txn, parent, pos, key, v);
+      Item* f = format_item(txn, parent, pos, key, value);
       pos.right = f;
       pos.forward();
     }
   }
 
-  // insertText (attributes already completed by the caller)
-  void insert_text(Transaction& txn, Type* parent, Position& pos, std::string_view text, std::vector<AnyMember> attrs) {
+  // insertText
+  void insert_text(Transaction& txn, Type* parent, Position& pos, std::string_view text, std::vector<OwnedAttr> attrs) {
     for (const auto& entry : pos.current) {
       const std::string& key = entry.first;
-      const bool mentioned = std::any_of(attrs.begin(), attrs.end(), [&](const AnyMember& m) { return m.first == key; });
-      if (!mentioned) attrs.emplace_back(key, Any::null());
+      if (find_attr(attrs, key) == nullptr) attrs.push_back({key, Any::null(), 0});
     }
-    normalize_object(attrs);  // `for (key in attributes)` order
+    order_like_js_object(attrs);
     minimize_changes(pos, attrs);
-    Attrs negated = insert_attributes(txn, parent, pos, attrs);
+    Attributes negated = insert_attributes(txn, parent, pos, attrs);
     Item* item = new_local_item(parent, pos.left, pos.right, nullptr, ContentRef::kString, utf16_length(text));
     item->text.assign(text);
     integrate(txn, item);
@@ -227,9 +234,23 @@ class Editor {
     insert_negated(txn, parent, pos, negated);
   }
 
+  // `for (key in attributes)` order: integer-like keys first.
+  static void order_like_js_object(std::vector<OwnedAttr>& attrs) {
+    std::vector<AnyMember> keys;
+    for (const OwnedAttr& a : attrs) keys.emplace_back(a.key, Any());
+    normalize_object(keys);
+    std::vector<OwnedAttr> ordered;
+    for (const AnyMember& k : keys) {
+      for (OwnedAttr& a : attrs) {
+        if (a.key == k.first) ordered.push_back(std::move(a));
+      }
+    }
+    attrs = std::move(ordered);
+  }
+
   // deleteText
   void delete_text(Transaction& txn, Position& pos, std::uint64_t length) {
-    const Attrs start_attrs = pos.current;
+    const Attributes start_attrs = pos.current;
     Item* start = pos.right;
     while (length > 0 && pos.right != nullptr) {
       Item* r = pos.right;
@@ -240,38 +261,32 @@ class Editor {
       }
       pos.forward();
     }
-    if (start != nullptr) {
-      Engine::Attributes curr(pos.current.begin(), pos.current.end());
-      const Engine::Attributes start_copy(start_attrs.begin(), start_attrs.end());
-      e_.cleanup_formatting_gap(txn, start, pos.right, start_copy, curr);
-      pos.current.assign(curr.begin(), curr.end());
-    }
+    if (start != nullptr) e_.cleanup_formatting_gap(txn, start, pos.right, start_attrs, pos.current);
   }
 
   // formatText
-  void format_text(Transaction& txn, Type* parent, Position& pos, std::uint64_t length, std::vector<AnyMember> attrs) {
-    normalize_object(attrs);
+  void format_text(Transaction& txn, Type* parent, Position& pos, std::uint64_t length, std::vector<OwnedAttr> attrs) {
+    order_like_js_object(attrs);
     minimize_changes(pos, attrs);
-    Attrs negated = insert_attributes(txn, parent, pos, attrs);
+    Attributes negated = insert_attributes(txn, parent, pos, attrs);
     while (pos.right != nullptr &&
            (length > 0 || (!negated.empty() && (pos.right->deleted || pos.right->ref == ContentRef::kFormat)))) {
       Item* r = pos.right;
       if (!r->deleted) {
         if (r->ref == ContentRef::kFormat) {
-          const Any* want = nullptr;
-          for (const AnyMember& m : attrs) {
-            if (m.first == r->text) want = &m.second;
-          }
+          const OwnedAttr* want = find_attr(attrs, r->text);
+          const AttrRef have = detail::format_value(*r);
           if (want != nullptr) {
-            if (equal_attrs(want, &r->values[0])) {
+            const AttrRef want_ref = want->ref();
+            if (equal_attrs(&want_ref, &have)) {
               attr_delete(negated, r->text);
             } else {
               if (length == 0) break;
-              attr_set(negated, r->text, &r->values[0]);
+              attr_set(negated, r->text, have);
             }
             e_.delete_item(txn, *r);
           } else {
-            attr_set(pos.current, r->text, &r->values[0]);
+            attr_set(pos.current, r->text, have);
           }
         } else {
           if (length < r->length) e_.get_item_clean_start(txn, {r->id.client, r->id.clock + length});
@@ -370,14 +385,16 @@ Result<Bytes> Doc::insert_text(std::string_view root, std::uint64_t index, std::
   if (text.empty()) return Bytes{};
   return run_local(*s_, [&](Engine& e, Transaction& txn) -> Status {
     Type* type = s_->get_root(root);
+    type->declared_text = true;
     if (index > type->length) return edit_error("insert_text: index past the end");
     Editor ed(e);
     Position pos = ed.find_position(txn, type, index);
-    std::vector<AnyMember> attrs;
+    // Without attributes, YText.insert copies the current ones: the same objects.
+    std::vector<OwnedAttr> attrs;
     if (attributes != nullptr) {
-      attrs = attributes->object;
+      attrs = ed.own(attributes->object);
     } else {
-      for (const auto& [k, v] : pos.current) attrs.emplace_back(k, *v);
+      for (const auto& [k, v] : pos.current) attrs.push_back({k, *v.value, v.identity});
     }
     ed.insert_text(txn, type, pos, text, std::move(attrs));
     return {};
@@ -388,6 +405,7 @@ Result<Bytes> Doc::delete_text(std::string_view root, std::uint64_t index, std::
   if (length == 0) return Bytes{};
   return run_local(*s_, [&](Engine& e, Transaction& txn) -> Status {
     Type* type = s_->get_root(root);
+    type->declared_text = true;
     if (index + length > type->length) return edit_error("delete_text: range past the end");
     Editor ed(e);
     Position pos = ed.find_position(txn, type, index);
@@ -401,11 +419,12 @@ Result<Bytes> Doc::format_text(std::string_view root, std::uint64_t index, std::
   if (length == 0) return Bytes{};
   return run_local(*s_, [&](Engine& e, Transaction& txn) -> Status {
     Type* type = s_->get_root(root);
+    type->declared_text = true;
     if (index > type->length) return edit_error("format_text: index past the end");
     Editor ed(e);
     Position pos = ed.find_position(txn, type, index);
     if (pos.right == nullptr) return {};
-    ed.format_text(txn, type, pos, length, attributes.object);
+    ed.format_text(txn, type, pos, length, ed.own(attributes.object));
     return {};
   });
 }

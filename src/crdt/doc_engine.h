@@ -66,7 +66,7 @@ inline OrderedState state_vector_of(const StructStore& store) {
 inline void add_changed_type(Transaction& txn, Type* type) {
   const Item* item = type->item;
   if (item == nullptr || (item->id.clock < txn.before_state.get(item->id.client) && !item->deleted)) {
-    if (txn.changed_set.insert(type).second) txn.changed.push_back(type);
+    txn.changed[type] = true;
   }
 }
 
@@ -156,7 +156,7 @@ class Engine {
         txn.merge_structs.push_back(tail);
       }
     }
-    if (txn.changed_set.erase(type)) std::erase(txn.changed, type);
+    txn.changed.erase(type);
   }
 
   // ---- items (Item.js) ---------------------------------------------------------
@@ -506,12 +506,12 @@ class Engine {
   // began and what it deleted; nullopt when it changed nothing.
   std::optional<Bytes> transaction_update(const Transaction& txn) const {
     bool changed = !txn.delete_set.empty();
-    for (const auto& [client, clock] : txn.after_state.entries) {
+    for (const auto& [client, clock] : txn.after_state.entries()) {
       if (txn.before_state.get(client) != clock) changed = true;
     }
     if (!changed) return std::nullopt;
     StateVector before;
-    for (const auto& [client, clock] : txn.before_state.entries) before.set(client, clock);
+    for (const auto& [client, clock] : txn.before_state.entries()) before.set(client, clock);
     return write_structs_and_ds<EncoderV1>(before, txn.delete_set);
   }
 
@@ -520,7 +520,7 @@ class Engine {
     txn.after_state = state_vector_of(s_.store);
     // Observers: only YText's matters to the document — after a remote change to a
     // text that ever held formatting, Yjs cleans up formatting markers.
-    for (Type* type : txn.changed) {
+    for (const auto& [type, unused] : txn.changed.entries()) {
       if (type->item == nullptr || !type->item->deleted) {
         if (!txn.local && type->is_text_class() && type->has_formatting) txn.need_formatting_cleanup = true;
       }
@@ -528,7 +528,7 @@ class Engine {
     if (txn.need_formatting_cleanup) cleanup_text_after_transaction(txn);
     if (s_.gc) try_gc_delete_set(txn.delete_set);
     try_merge_delete_set(txn.delete_set);
-    for (const auto& [client, clock] : txn.after_state.entries) {
+    for (const auto& [client, clock] : txn.after_state.entries()) {
       const std::uint64_t before = txn.before_state.get(client);
       if (before == clock) continue;
       auto& structs = *s_.store.structs(client);
@@ -557,53 +557,6 @@ class Engine {
 
   // ---- the rich-text formatting cleanup (YText.js) -----------------------------
 
-  using Attributes = std::vector<std::pair<std::string, const Any*>>;  // key → value (never null)
-
-  static const Any* attr_get(const Attributes& a, const std::string& key) {
-    for (const auto& [k, v] : a) {
-      if (k == key) return v;
-    }
-    return nullptr;
-  }
-  static void attr_set(Attributes& a, const std::string& key, const Any* value) {
-    for (auto& [k, v] : a) {
-      if (k == key) {
-        v = value;
-        return;
-      }
-    }
-    a.emplace_back(key, value);
-  }
-  static void attr_delete(Attributes& a, const std::string& key) {
-    std::erase_if(a, [&](const auto& e) { return e.first == key; });
-  }
-  // updateCurrentAttributes
-  static void update_attributes(Attributes& a, const Item& format) {
-    if (format.values[0].kind == Any::Kind::kNull) {
-      attr_delete(a, format.text);
-    } else {
-      attr_set(a, format.text, &format.values[0]);
-    }
-  }
-  // `===` on format values: equal primitives, or the same object (which, for
-  // values read from updates, only ever means the same item's value).
-  static bool same_value(const Any* a, const Any* b) {
-    const bool a_null = a == nullptr || a->kind == Any::Kind::kNull;
-    const bool b_null = b == nullptr || b->kind == Any::Kind::kNull;
-    if (a_null || b_null) return a_null && b_null;
-    if (a == b) return true;
-    switch (a->kind) {
-      case Any::Kind::kObject:
-      case Any::Kind::kArray:
-      case Any::Kind::kBytes:
-        return false;
-      case Any::Kind::kNumber:
-        return b->kind == Any::Kind::kNumber && a->number == b->number;
-      default:
-        return *a == *b;
-    }
-  }
-
   // cleanupFormattingGap
   std::size_t cleanup_formatting_gap(Transaction& txn, Item* start, Item* curr, const Attributes& start_attrs,
                                      Attributes& curr_attrs) {
@@ -628,8 +581,9 @@ class Engine {
       if (curr == start) reached_curr = true;
       if (!start->deleted && start->ref == ContentRef::kFormat) {
         const std::string& key = start->text;
-        const Any* value = &start->values[0];
-        const Any* start_value = attr_get(start_attrs, key);
+        const AttrRef value_ref = format_value(*start);
+        const AttrRef* value = &value_ref;
+        const AttrRef* start_value = attr_get(start_attrs, key);
         Item* end_format = nullptr;
         for (auto& [k, v] : end_formats) {
           if (k == key) end_format = v;
@@ -641,7 +595,7 @@ class Engine {
             if (start_value == nullptr) {
               attr_delete(curr_attrs, key);
             } else {
-              attr_set(curr_attrs, key, start_value);
+              attr_set(curr_attrs, key, *start_value);
             }
           }
         }
@@ -712,7 +666,7 @@ class Engine {
     auto add_full = [&](Type* t) {
       if (std::find(full.begin(), full.end(), t) == full.end()) full.push_back(t);
     };
-    for (const auto& [client, after] : txn.after_state.entries) {
+    for (const auto& [client, after] : txn.after_state.entries()) {
       const std::uint64_t clock = txn.before_state.get(client);
       if (after == clock) continue;
       // Yjs passes the after clock as the length, which reaches to the end.
@@ -756,8 +710,8 @@ class Engine {
 
   // readClientsStructRefs: the update's structs as unintegrated items, by client
   // (a later group of the same client replaces an earlier one, as in Yjs).
-  std::unordered_map<std::uint64_t, ClientRefs> make_refs(const DecodedUpdate& update) {
-    std::unordered_map<std::uint64_t, ClientRefs> refs;
+  SmallMap<std::uint64_t, ClientRefs> make_refs(const DecodedUpdate& update) {
+    SmallMap<std::uint64_t, ClientRefs> refs;
     std::size_t next_group = 0;
     std::uint64_t group_client = 0;
     for (std::size_t k = 0; k < update.blocks.size(); ++k) {
@@ -792,6 +746,7 @@ class Engine {
         item->countable = countable(b.ref);
         item->text.assign(b.text);
         item->values.assign(b.values.begin(), b.values.end());
+        if (b.ref == ContentRef::kFormat) item->value_identity = s_.next_identity++;
         if (b.ref == ContentRef::kType) {
           item->type = std::make_unique<Type>();
           item->type->type_ref = b.type_ref;
@@ -819,10 +774,10 @@ class Engine {
   };
 
   // integrateStructs
-  std::optional<PendingStructs> integrate_structs(Transaction& txn, std::unordered_map<std::uint64_t, ClientRefs>& refs) {
+  std::optional<PendingStructs> integrate_structs(Transaction& txn, SmallMap<std::uint64_t, ClientRefs>& refs) {
     std::vector<Item*> stack;
     std::vector<std::uint64_t> ids;
-    for (const auto& [client, r] : refs) ids.push_back(client);
+    for (const auto& [client, r] : refs.entries()) ids.push_back(client);
     std::sort(ids.begin(), ids.end());
     if (ids.empty()) return std::nullopt;
 
@@ -843,13 +798,13 @@ class Engine {
       if (!missing.has(client) || missing.get(client) > clock) missing.set(client, clock);
     };
     Item* head = cur->refs[cur->i++];
-    std::unordered_map<std::uint64_t, std::uint64_t> state;
+    SmallMap<std::uint64_t, std::uint64_t> state;
     auto add_stack_to_rest = [&]() {
       for (Item* item : stack) {
         const std::uint64_t client = item->id.client;
-        const auto it = refs.find(client);
-        if (it != refs.end() && !it->second.removed) {
-          ClientRefs& r = it->second;
+        ClientRefs* found = refs.find(client);
+        if (found != nullptr && !found->removed) {
+          ClientRefs& r = *found;
           --r.i;
           rest.set(client, std::vector<Item*>(r.refs.begin() + static_cast<std::ptrdiff_t>(r.i), r.refs.end()));
           r.refs.clear();
@@ -865,7 +820,8 @@ class Engine {
 
     for (;;) {
       if (head->kind != Item::Kind::kSkip) {
-        const auto st = state.try_emplace(head->id.client, s_.store.state(head->id.client)).first->second;
+        const std::uint64_t* cached = state.find(head->id.client);
+        const std::uint64_t st = cached != nullptr ? *cached : (state[head->id.client] = s_.store.state(head->id.client));
         const bool behind = st < head->id.clock;
         if (behind) {
           stack.push_back(head);
@@ -876,12 +832,12 @@ class Engine {
           const auto miss = head->is_item() ? get_missing(txn, *head) : std::nullopt;
           if (miss) {
             stack.push_back(head);
-            const auto it = refs.find(*miss);
-            if (it == refs.end() || it->second.removed || it->second.i == it->second.refs.size()) {
+            ClientRefs* dep = refs.find(*miss);
+            if (dep == nullptr || dep->removed || dep->i == dep->refs.size()) {
               update_missing(*miss, s_.store.state(*miss));
               add_stack_to_rest();
             } else {
-              head = it->second.refs[it->second.i++];
+              head = dep->refs[dep->i++];
               continue;
             }
           } else if (offset == 0 || offset < head->length) {
@@ -1029,19 +985,19 @@ class Engine {
           bool retry = false;
           auto refs = make_refs(update);
           auto rest = integrate_structs(txn, refs);
-          for (auto& [client, r] : refs) {
+          for (auto& [client, r] : refs.entries()) {
             for (std::size_t k = r.i; k < r.refs.size(); ++k) discard_.push_back(r.refs[k]);
           }
           if (s_.pending_structs) {
             PendingStructs& pending = *s_.pending_structs;
-            for (const auto& [client, clock] : pending.missing.entries) {
+            for (const auto& [client, clock] : pending.missing.entries()) {
               if (clock < s_.store.state(client)) {
                 retry = true;
                 break;
               }
             }
             if (rest) {
-              for (const auto& [client, clock] : rest->missing.entries) {
+              for (const auto& [client, clock] : rest->missing.entries()) {
                 if (!pending.missing.has(client) || pending.missing.get(client) > clock) pending.missing.set(client, clock);
               }
               const ByteView both[] = {pending.update, rest->update};

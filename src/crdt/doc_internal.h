@@ -5,6 +5,7 @@
 // Thread-safety: none (see doc.h).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -51,6 +52,7 @@ struct Item {
   // kType: the node or hook name; kDoc: the guid.
   std::string text;
   std::vector<Any> values;     // kJson / kAny elements; kEmbed / kFormat value; kDoc options
+  std::uint64_t value_identity = 0;  // kFormat: which JavaScript object the value is (see AttrRef)
   std::unique_ptr<Type> type;  // kType
 
   [[nodiscard]] bool is_gc() const { return kind == Kind::kGc; }
@@ -71,6 +73,7 @@ struct Type {
   Item* start = nullptr;
   std::uint64_t length = 0;          // countable, non-deleted list units
   bool has_formatting = false;       // a ContentFormat item was ever integrated here
+  bool declared_text = false;        // a root the application uses as Text (Yjs's doc.getText)
   std::vector<std::pair<const std::string*, Item*>> map;  // insertion order, as a JS Map
   std::unordered_map<const std::string*, std::size_t> map_index;
 
@@ -92,8 +95,10 @@ struct Type {
   }
   // YText (and YXmlText, which extends it): the types whose observers ask for a
   // formatting cleanup after remote changes. Root types are plain AbstractTypes
-  // until an application declares them, which a server never does.
-  [[nodiscard]] bool is_text_class() const { return item != nullptr && (type_ref == 2 || type_ref == 6); }
+  // until declared as Text (Doc::declare, or editing them as text).
+  [[nodiscard]] bool is_text_class() const {
+    return item != nullptr ? (type_ref == 2 || type_ref == 6) : declared_text;
+  }
 };
 
 // client → structs sorted by clock, gap-free from clock 0. Clients keep the order
@@ -117,33 +122,145 @@ struct StructStore {
   }
 };
 
-// An insertion-ordered client → clock map (Yjs's state vectors are JS Maps).
+// An insertion-ordered map (a JS Map) for the few-entry maps of every
+// transaction and update: entries in a vector, searched linearly until there
+// are more than kLinear of them, then through a hash index.
+template <class K, class V>
+class SmallMap {
+ public:
+  static constexpr std::size_t kLinear = 8;
+
+  [[nodiscard]] V* find(const K& key) {
+    const std::size_t i = position(key);
+    return i == npos ? nullptr : &entries_[i].second;
+  }
+  [[nodiscard]] const V* find(const K& key) const {
+    const std::size_t i = position(key);
+    return i == npos ? nullptr : &entries_[i].second;
+  }
+  [[nodiscard]] bool contains(const K& key) const { return position(key) != npos; }
+  V& operator[](const K& key) {
+    const std::size_t i = position(key);
+    if (i != npos) return entries_[i].second;
+    entries_.emplace_back(key, V{});
+    if (index_) {
+      index_->emplace(key, entries_.size() - 1);
+    } else if (entries_.size() > kLinear) {
+      rebuild_index();
+    }
+    return entries_.back().second;
+  }
+  bool erase(const K& key) {
+    const std::size_t i = position(key);
+    if (i == npos) return false;
+    entries_.erase(entries_.begin() + static_cast<std::ptrdiff_t>(i));
+    if (index_) rebuild_index();
+    return true;
+  }
+  [[nodiscard]] std::size_t size() const { return entries_.size(); }
+  [[nodiscard]] bool empty() const { return entries_.empty(); }
+  [[nodiscard]] const std::vector<std::pair<K, V>>& entries() const { return entries_; }
+  std::vector<std::pair<K, V>>& entries() { return entries_; }
+
+ private:
+  static constexpr std::size_t npos = static_cast<std::size_t>(-1);
+  [[nodiscard]] std::size_t position(const K& key) const {
+    if (index_) {
+      const auto it = index_->find(key);
+      return it == index_->end() ? npos : it->second;
+    }
+    for (std::size_t i = 0; i < entries_.size(); ++i) {
+      if (entries_[i].first == key) return i;
+    }
+    return npos;
+  }
+  void rebuild_index() {
+    index_ = std::make_unique<std::unordered_map<K, std::size_t>>();
+    for (std::size_t i = 0; i < entries_.size(); ++i) index_->emplace(entries_[i].first, i);
+  }
+  std::vector<std::pair<K, V>> entries_;
+  std::unique_ptr<std::unordered_map<K, std::size_t>> index_;
+};
+
+// client → clock (Yjs's state vectors are JS Maps); 0 for unknown clients.
 struct OrderedState {
-  std::vector<std::pair<std::uint64_t, std::uint64_t>> entries;
-  std::unordered_map<std::uint64_t, std::size_t> index;
+  SmallMap<std::uint64_t, std::uint64_t> map;
 
   [[nodiscard]] std::uint64_t get(std::uint64_t client) const {
-    const auto it = index.find(client);
-    return it == index.end() ? 0 : entries[it->second].second;
+    const std::uint64_t* c = map.find(client);
+    return c == nullptr ? 0 : *c;
   }
-  [[nodiscard]] bool has(std::uint64_t client) const { return index.count(client) != 0; }
-  void set(std::uint64_t client, std::uint64_t clock) {
-    const auto [it, inserted] = index.emplace(client, entries.size());
-    if (inserted) {
-      entries.emplace_back(client, clock);
-    } else {
-      entries[it->second].second = clock;
+  [[nodiscard]] bool has(std::uint64_t client) const { return map.contains(client); }
+  void set(std::uint64_t client, std::uint64_t clock) { map[client] = clock; }
+  [[nodiscard]] const std::vector<std::pair<std::uint64_t, std::uint64_t>>& entries() const { return map.entries(); }
+};
+
+// A formatting value as a JavaScript program holds it: the value, and which
+// object it is. Yjs compares format values with `===`, and a local edit that
+// copies one format item's value into a new one shares the object, so two
+// equal-looking object values may or may not be "the same".
+struct AttrRef {
+  const Any* value = nullptr;
+  std::uint64_t identity = 0;  // 0: a primitive (identity never matters)
+};
+
+// `===` between two format values; `nullptr` stands for a missing entry read as
+// `?? null`.
+inline bool same_value(const AttrRef* a, const AttrRef* b) {
+  const auto is_null = [](const AttrRef* r) { return r == nullptr || r->value->kind == Any::Kind::kNull; };
+  if (is_null(a) || is_null(b)) return is_null(a) && is_null(b);
+  const Any& x = *a->value;
+  const Any& y = *b->value;
+  if (x.kind != y.kind) return false;
+  switch (x.kind) {
+    case Any::Kind::kObject:
+    case Any::Kind::kArray:
+    case Any::Kind::kBytes:
+      return a->identity == b->identity;
+    case Any::Kind::kNumber:
+      return x.number == y.number;
+    default:
+      return x == y;
+  }
+}
+
+// A JavaScript Map of current formats: key → value.
+using Attributes = std::vector<std::pair<std::string, AttrRef>>;
+
+inline const AttrRef* attr_get(const Attributes& a, const std::string& key) {
+  for (const auto& [k, v] : a) {
+    if (k == key) return &v;
+  }
+  return nullptr;
+}
+inline void attr_set(Attributes& a, const std::string& key, AttrRef value) {
+  for (auto& [k, v] : a) {
+    if (k == key) {
+      v = value;
+      return;
     }
   }
-};
+  a.emplace_back(key, value);
+}
+inline void attr_delete(Attributes& a, const std::string& key) {
+  std::erase_if(a, [&](const auto& e) { return e.first == key; });
+}
+inline AttrRef format_value(const Item& format) { return {&format.values[0], format.value_identity}; }
+// updateCurrentAttributes
+inline void update_attributes(Attributes& a, const Item& format) {
+  if (format.values[0].kind == Any::Kind::kNull) {
+    attr_delete(a, format.text);
+  } else {
+    attr_set(a, format.text, format_value(format));
+  }
+}
 
 struct Transaction {
   OrderedState before_state;
   OrderedState after_state;
   DeleteSet delete_set;
   std::vector<Item*> merge_structs;
-  std::vector<Type*> changed;  // types to notify, in first-change order
-  std::unordered_set<Type*> changed_set;
+  SmallMap<Type*, bool> changed;  // types to notify, in first-change order
   bool local = true;
   bool need_formatting_cleanup = false;
 };
@@ -165,6 +282,7 @@ struct DocState {
   std::optional<Bytes> pending_ds;  // a v2 update holding only a delete set
 
   std::function<void(ByteView)> on_update;  // Yjs's doc.on('update')
+  std::uint64_t next_identity = 1;          // for AttrRef identities
 
   Transaction* txn = nullptr;
   std::vector<std::unique_ptr<Transaction>> cleanups;

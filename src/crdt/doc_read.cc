@@ -361,8 +361,9 @@ Any Doc::text_delta(std::string_view name) const {
 
 Any Doc::root_json(std::string_view name, RootKind kind) const {
   const auto it = s_->share_index.find(std::string(name));
-  if (it == s_->share_index.end()) return Any::undefined();
-  return type_json(*it->second, kind);
+  if (it != s_->share_index.end()) return type_json(*it->second, kind);
+  const Type empty;
+  return type_json(empty, kind);
 }
 
 Any Doc::to_json() const {

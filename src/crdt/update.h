@@ -12,7 +12,7 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
+#include <forward_list>
 #include <span>
 #include <string>
 #include <string_view>
@@ -57,10 +57,10 @@ enum class ParentKind : std::uint8_t { kNone, kRoot, kId };
 // also across moves.
 class StringArena {
  public:
-  std::string_view keep(std::string s) { return strings_.emplace_back(std::move(s)); }
+  std::string_view keep(std::string s) { return strings_.emplace_front(std::move(s)); }
 
  private:
-  std::deque<std::string> strings_;
+  std::forward_list<std::string> strings_;  // allocates nothing until used
 };
 
 // One struct as read from an update: GC, Skip or Item. Strings are views into the
