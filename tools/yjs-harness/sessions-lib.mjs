@@ -1,12 +1,9 @@
 // Shared random-editing primitives for the session generators.
 //
-// Everything above the "exports" line is a VERBATIM copy of the corresponding
-// helpers in gen-cases.mjs (PRNG, per-case seed hash, value pools, Any
-// generator, client-ID picker, type walker, surrogate-split finder).
-// gen-cases.mjs itself is deliberately left untouched so that its output for
-// a given seed stays byte-identical; it could import these instead at any
-// time (the definitions are identical, so the output would not change).
-// Keep the two in sync if either changes.
+// The PRNG, per-case seed hash, value pools, Any generator, client-ID picker,
+// type walker and surrogate-split finder, used by gen-cases.mjs,
+// gen-sessions.mjs and gen-edits.mjs. Changing any of them changes what every
+// seed generates.
 
 import * as Y from 'yjs'
 
