@@ -9,8 +9,8 @@
 // `expected` is exactly the Uint8Array the reference Yjs returned for
 // `opcode` applied to the args. The C++ test reads the same layout.
 
-import * as fs from 'node:fs'
 import * as Y from 'yjs'
+import { RecordWriter, recordReader } from './record-io.mjs'
 
 /** Opcodes: one comparison each on the C++ side. */
 export const OP = Object.freeze({
@@ -71,14 +71,10 @@ export const blobKinds = (opcode, nargs) => {
 }
 
 /** Buffered, append-only writer of op records to a file. */
-export class CaseWriter {
+export class CaseWriter extends RecordWriter {
   /** @param {string} path */
   constructor (path) {
-    this.fd = fs.openSync(path, 'w')
-    /** @type {Uint8Array[]} pending chunks not yet written */
-    this.chunks = []
-    this.pending = 0
-    this.bytes = 0
+    super(path)
     this.ops = 0
     /** @type {Map<number, number>} op count per opcode */
     this.perOpcode = new Map()
@@ -91,44 +87,14 @@ export class CaseWriter {
    * @param {Uint8Array} expected
    */
   record (caseIndex, opcode, args, expected) {
-    const head = Buffer.allocUnsafe(12)
-    head.writeUInt32LE(caseIndex, 0)
-    head.writeUInt32LE(opcode, 4)
-    head.writeUInt32LE(args.length, 8)
-    this.push(head)
+    this.u32(caseIndex)
+    this.u32(opcode)
+    this.u32(args.length)
     for (const a of args) this.blob(a)
     this.blob(expected)
     this.ops++
     this.perOpcode.set(opcode, (this.perOpcode.get(opcode) || 0) + 1)
-    if (this.pending > (1 << 20)) this.flush()
-  }
-
-  /** @param {Uint8Array} bytes */
-  blob (bytes) {
-    const len = Buffer.allocUnsafe(4)
-    len.writeUInt32LE(bytes.length, 0)
-    this.push(len)
-    this.push(bytes)
-  }
-
-  /** @param {Uint8Array} chunk */
-  push (chunk) {
-    this.chunks.push(chunk)
-    this.pending += chunk.length
-  }
-
-  flush () {
-    if (this.chunks.length === 0) return
-    const buf = Buffer.concat(this.chunks, this.pending)
-    fs.writeSync(this.fd, buf)
-    this.bytes += buf.length
-    this.chunks = []
-    this.pending = 0
-  }
-
-  close () {
-    this.flush()
-    fs.closeSync(this.fd)
+    this.maybeFlush()
   }
 }
 
@@ -139,22 +105,8 @@ export class CaseWriter {
  * @returns {Generator<{ caseIndex: number, opcode: number, args: Uint8Array[], expected: Uint8Array }>}
  */
 export function * readRecords (buf) {
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength)
-  let pos = 0
-  const u32 = () => {
-    if (pos + 4 > buf.length) throw new Error(`truncated case file at byte ${pos}`)
-    const v = view.getUint32(pos, true)
-    pos += 4
-    return v
-  }
-  const blob = () => {
-    const len = u32()
-    if (pos + len > buf.length) throw new Error(`truncated blob at byte ${pos}`)
-    const b = buf.subarray(pos, pos + len)
-    pos += len
-    return b
-  }
-  while (pos < buf.length) {
+  const { u32, blob, atEnd } = recordReader(buf, 'case')
+  while (!atEnd()) {
     const caseIndex = u32()
     const opcode = u32()
     const nargs = u32()

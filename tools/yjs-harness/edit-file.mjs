@@ -15,8 +15,8 @@
 // file written by Quire's `crdt_yjs_compare edits` it is what Quire emitted
 // (and finalState is Quire's), with opJson / content copied through.
 
-import * as fs from 'node:fs'
 import * as Y from 'yjs'
+import { RecordWriter, recordReader } from './record-io.mjs'
 
 /** Root names and kinds every editor (and every mirror doc) declares. */
 export const ROOTS = Object.freeze({ text: 'Text', map: 'Map', xml: 'XmlFragment' })
@@ -219,13 +219,11 @@ export const canonical = jsonText => {
 // ---------------------------------------------------------------------------
 // Writer / reader
 
-export class EditWriter {
+/** Buffered, append-only writer of edit-session records. */
+export class EditWriter extends RecordWriter {
   /** @param {string} path */
   constructor (path) {
-    this.fd = fs.openSync(path, 'w')
-    this.chunks = []
-    this.pending = 0
-    this.bytes = 0
+    super(path)
     this.records = 0
     this.ops = 0
   }
@@ -252,37 +250,7 @@ export class EditWriter {
     this.blob(finalState)
     this.records++
     this.ops += ops.length
-    if (this.pending > (1 << 20)) this.flush()
-  }
-
-  u32 (v) {
-    const b = Buffer.allocUnsafe(4)
-    b.writeUInt32LE(v >>> 0, 0)
-    this.push(b)
-  }
-
-  blob (bytes) {
-    this.u32(bytes.length)
-    this.push(bytes)
-  }
-
-  push (chunk) {
-    this.chunks.push(chunk)
-    this.pending += chunk.length
-  }
-
-  flush () {
-    if (this.chunks.length === 0) return
-    const buf = Buffer.concat(this.chunks, this.pending)
-    fs.writeSync(this.fd, buf)
-    this.bytes += buf.length
-    this.chunks = []
-    this.pending = 0
-  }
-
-  close () {
-    this.flush()
-    fs.closeSync(this.fd)
+    this.maybeFlush()
   }
 }
 
@@ -293,22 +261,8 @@ export class EditWriter {
  *   ops: { json: Uint8Array, update: Uint8Array, content: Uint8Array }[], finalState: Uint8Array }>}
  */
 export function * readEdits (buf) {
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength)
-  let pos = 0
-  const u32 = () => {
-    if (pos + 4 > buf.length) throw new Error(`truncated edit file at byte ${pos}`)
-    const v = view.getUint32(pos, true)
-    pos += 4
-    return v
-  }
-  const blob = () => {
-    const len = u32()
-    if (pos + len > buf.length) throw new Error(`truncated blob at byte ${pos}`)
-    const b = buf.subarray(pos, pos + len)
-    pos += len
-    return b
-  }
-  while (pos < buf.length) {
+  const { u32, blob, atEnd } = recordReader(buf, 'edit')
+  while (!atEnd()) {
     const session = u32()
     const low = u32()
     const high = u32()

@@ -21,26 +21,10 @@ import { CaseWriter, OP, OP_NAME, runOp } from './case-file.mjs'
 // ---------------------------------------------------------------------------
 // Command line
 
-const parseArgs = argv => {
-  const opts = { seed: 1, count: 1000, start: 0, out: null }
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]
-    const val = () => {
-      if (i + 1 >= argv.length) throw new Error(`missing value for ${a}`)
-      return argv[++i]
-    }
-    if (a === '--seed') opts.seed = Number(val())
-    else if (a === '--count') opts.count = Number(val())
-    else if (a === '--start') opts.start = Number(val())
-    else if (a === '--out') opts.out = val()
-    else throw new Error(`unknown argument ${a}`)
-  }
-  for (const k of ['seed', 'count', 'start']) {
-    if (!Number.isSafeInteger(opts[k]) || opts[k] < 0) throw new Error(`--${k} must be a non-negative integer`)
-  }
-  if (!opts.out) throw new Error('usage: node gen-cases.mjs [--seed S] [--count N] [--start K] --out FILE')
-  return opts
-}
+const parseArgs = argv => parseGeneratorArgs(argv, {
+  count: 1000,
+  usage: 'node gen-cases.mjs [--seed S] [--count N] [--start K] --out FILE'
+})
 
 /** Diagnostics printed to stderr at the end. */
 const stats = { editErrors: 0, yjsThrows: 0, legacyCases: 0 }
@@ -52,7 +36,7 @@ import {
   TEXT_PIECES, randomText, INTS, FLOATS, BIGINTS, STRINGS, OBJ_KEYS, randomBytes, anyValue, arrayElement,
   FORMAT_ATTRS, EMBEDS, XML_NAMES, ATTR_NAMES, SUBDOC_OPTS,
   MAX_SAFE, TRICKY_CLIENT_PAIRS, pickClientIds,
-  collectTypes, splitPairIndices
+  collectTypes, splitPairIndices, parseGeneratorArgs
 } from './sessions-lib.mjs'
 
 // ---------------------------------------------------------------------------

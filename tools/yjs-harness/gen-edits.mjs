@@ -26,7 +26,8 @@
 import * as fs from 'node:fs'
 import * as Y from 'yjs'
 import {
-  Rng, caseSeed, randomText, anyValue, OBJ_KEYS, FORMAT_ATTRS, EMBEDS, INTS, STRINGS, MAX_SAFE, pickClientIds, splitPairIndices
+  Rng, caseSeed, randomText, anyValue, OBJ_KEYS, FORMAT_ATTRS, EMBEDS, INTS, STRINGS, MAX_SAFE, pickClientIds, splitPairIndices,
+  parseGeneratorArgs
 } from './sessions-lib.mjs'
 import {
   EditWriter, ROOTS, CHECKER_CLIENTS, BUCKETS, opBucket, opToJson, parseOp, performOp, newDoc, contentOf, readEdits
@@ -35,27 +36,11 @@ import {
 // ---------------------------------------------------------------------------
 // Command line
 
-const parseArgs = argv => {
-  const opts = { seed: 1, count: 300, start: 0, out: null, verify: true }
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]
-    const val = () => {
-      if (i + 1 >= argv.length) throw new Error(`missing value for ${a}`)
-      return argv[++i]
-    }
-    if (a === '--seed') opts.seed = Number(val())
-    else if (a === '--count') opts.count = Number(val())
-    else if (a === '--start') opts.start = Number(val())
-    else if (a === '--out') opts.out = val()
-    else if (a === '--no-verify') opts.verify = false
-    else throw new Error(`unknown argument ${a}`)
-  }
-  for (const k of ['seed', 'count', 'start']) {
-    if (!Number.isSafeInteger(opts[k]) || opts[k] < 0) throw new Error(`--${k} must be a non-negative integer`)
-  }
-  if (!opts.out) throw new Error('usage: node gen-edits.mjs [--seed S] [--count N] [--start K] [--no-verify] --out FILE')
-  return opts
-}
+const parseArgs = argv => parseGeneratorArgs(argv, {
+  count: 300,
+  switches: { verify: ['--no-verify', false, true] },
+  usage: 'node gen-edits.mjs [--seed S] [--count N] [--start K] [--no-verify] --out FILE'
+})
 
 const stats = {
   skipped: 0,

@@ -22,34 +22,18 @@
 import * as Y from 'yjs'
 import {
   Rng, caseSeed, randomText, anyValue, arrayElement, OBJ_KEYS, FORMAT_ATTRS, EMBEDS, XML_NAMES, ATTR_NAMES,
-  SUBDOC_OPTS, pickClientIds, collectTypes, splitPairIndices
+  SUBDOC_OPTS, pickClientIds, collectTypes, splitPairIndices, parseGeneratorArgs
 } from './sessions-lib.mjs'
 import { SessionWriter, RECEIVER_CLIENT, receiverResults, stringify } from './session-file.mjs'
 
 // ---------------------------------------------------------------------------
 // Command line
 
-const parseArgs = argv => {
-  const opts = { seed: 1, count: 1000, start: 0, out: null, verbose: false }
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]
-    const val = () => {
-      if (i + 1 >= argv.length) throw new Error(`missing value for ${a}`)
-      return argv[++i]
-    }
-    if (a === '--seed') opts.seed = Number(val())
-    else if (a === '--count') opts.count = Number(val())
-    else if (a === '--start') opts.start = Number(val())
-    else if (a === '--out') opts.out = val()
-    else if (a === '--verbose') opts.verbose = true
-    else throw new Error(`unknown argument ${a}`)
-  }
-  for (const k of ['seed', 'count', 'start']) {
-    if (!Number.isSafeInteger(opts[k]) || opts[k] < 0) throw new Error(`--${k} must be a non-negative integer`)
-  }
-  if (!opts.out) throw new Error('usage: node gen-sessions.mjs [--seed S] [--count N] [--start K] [--verbose] --out FILE')
-  return opts
-}
+const parseArgs = argv => parseGeneratorArgs(argv, {
+  count: 1000,
+  switches: { verbose: ['--verbose', true, false] },
+  usage: 'node gen-sessions.mjs [--seed S] [--count N] [--start K] [--verbose] --out FILE'
+})
 
 /** Diagnostics printed to stderr at the end. */
 const stats = { editErrors: 0, skipped: 0, incomplete: 0, completeWithPending: 0, receiverMerges: 0 }

@@ -15,8 +15,8 @@
 // receiver. state / sv: Y.encodeStateAsUpdate / Y.encodeStateVector of the
 // receiver afterwards. json: see expectedJson below.
 
-import * as fs from 'node:fs'
 import * as Y from 'yjs'
+import { RecordWriter, recordReader } from './record-io.mjs'
 
 export const FLAG_GC_DISABLED = 1
 export const FLAG_PENDING_STRUCTS = 2
@@ -105,13 +105,10 @@ export const receiverResults = (receiver, kindOf) => {
 }
 
 /** Buffered, append-only writer of session records. */
-export class SessionWriter {
+export class SessionWriter extends RecordWriter {
   /** @param {string} path */
   constructor (path) {
-    this.fd = fs.openSync(path, 'w')
-    this.chunks = []
-    this.pending = 0
-    this.bytes = 0
+    super(path)
     this.sessions = 0
     this.updates = 0
   }
@@ -125,44 +122,16 @@ export class SessionWriter {
    * @param {Uint8Array} json
    */
   record (sessionIndex, flags, updates, state, sv, json) {
-    const head = Buffer.allocUnsafe(12)
-    head.writeUInt32LE(sessionIndex, 0)
-    head.writeUInt32LE(flags, 4)
-    head.writeUInt32LE(updates.length, 8)
-    this.push(head)
+    this.u32(sessionIndex)
+    this.u32(flags)
+    this.u32(updates.length)
     for (const u of updates) this.blob(u)
     this.blob(state)
     this.blob(sv)
     this.blob(json)
     this.sessions++
     this.updates += updates.length
-    if (this.pending > (1 << 20)) this.flush()
-  }
-
-  blob (bytes) {
-    const len = Buffer.allocUnsafe(4)
-    len.writeUInt32LE(bytes.length, 0)
-    this.push(len)
-    this.push(bytes)
-  }
-
-  push (chunk) {
-    this.chunks.push(chunk)
-    this.pending += chunk.length
-  }
-
-  flush () {
-    if (this.chunks.length === 0) return
-    const buf = Buffer.concat(this.chunks, this.pending)
-    fs.writeSync(this.fd, buf)
-    this.bytes += buf.length
-    this.chunks = []
-    this.pending = 0
-  }
-
-  close () {
-    this.flush()
-    fs.closeSync(this.fd)
+    this.maybeFlush()
   }
 }
 
@@ -172,22 +141,8 @@ export class SessionWriter {
  * @returns {Generator<{ sessionIndex: number, flags: number, updates: Uint8Array[], state: Uint8Array, sv: Uint8Array, json: Uint8Array }>}
  */
 export function * readSessions (buf) {
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength)
-  let pos = 0
-  const u32 = () => {
-    if (pos + 4 > buf.length) throw new Error(`truncated session file at byte ${pos}`)
-    const v = view.getUint32(pos, true)
-    pos += 4
-    return v
-  }
-  const blob = () => {
-    const len = u32()
-    if (pos + len > buf.length) throw new Error(`truncated blob at byte ${pos}`)
-    const b = buf.subarray(pos, pos + len)
-    pos += len
-    return b
-  }
-  while (pos < buf.length) {
+  const { u32, blob, atEnd } = recordReader(buf, 'session')
+  while (!atEnd()) {
     const sessionIndex = u32()
     const flags = u32()
     const n = u32()

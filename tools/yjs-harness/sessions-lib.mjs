@@ -225,6 +225,34 @@ const splitPairIndices = ytext => {
 }
 
 // ---------------------------------------------------------------------------
+// Command line shared by the generators: --seed S --count N --start K --out FILE
+// plus boolean switches, e.g. { verbose: ['--verbose', true], verify: ['--no-verify', false] }.
+
+const parseGeneratorArgs = (argv, { count, switches = {}, usage }) => {
+  const opts = { seed: 1, count, start: 0, out: null }
+  for (const [name, [, , initial]] of Object.entries(switches)) opts[name] = initial
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]
+    const val = () => {
+      if (i + 1 >= argv.length) throw new Error(`missing value for ${a}`)
+      return argv[++i]
+    }
+    const sw = Object.entries(switches).find(([, [flag]]) => flag === a)
+    if (a === '--seed') opts.seed = Number(val())
+    else if (a === '--count') opts.count = Number(val())
+    else if (a === '--start') opts.start = Number(val())
+    else if (a === '--out') opts.out = val()
+    else if (sw) opts[sw[0]] = sw[1][1]
+    else throw new Error(`unknown argument ${a}`)
+  }
+  for (const k of ['seed', 'count', 'start']) {
+    if (!Number.isSafeInteger(opts[k]) || opts[k] < 0) throw new Error(`--${k} must be a non-negative integer`)
+  }
+  if (!opts.out) throw new Error(`usage: ${usage}`)
+  return opts
+}
+
+// ---------------------------------------------------------------------------
 // exports
 
 export {
@@ -232,5 +260,6 @@ export {
   TEXT_PIECES, randomText, INTS, FLOATS, BIGINTS, STRINGS, OBJ_KEYS, randomBytes, anyValue, arrayElement,
   FORMAT_ATTRS, EMBEDS, XML_NAMES, ATTR_NAMES, SUBDOC_OPTS,
   MAX_SAFE, TRICKY_CLIENT_PAIRS, pickClientIds,
-  collectTypes, splitPairIndices
+  collectTypes, splitPairIndices,
+  parseGeneratorArgs
 }
