@@ -7,17 +7,29 @@
 
 namespace quire::crdt {
 
-void DeleteSet::add(std::uint64_t client, DeleteRange range) {
-  auto [it, inserted] = index_.emplace(client, clients_.size());
+std::vector<DeleteRange>& DeleteSet::ranges_of(std::uint64_t client) {
+  constexpr std::size_t kLinear = 8;
+  if (!index_) {
+    for (Client& c : clients_) {
+      if (c.client == client) return c.ranges;
+    }
+    clients_.push_back(Client{client, {}});
+    if (clients_.size() > kLinear) {
+      index_ = std::make_unique<std::unordered_map<std::uint64_t, std::size_t>>();
+      for (std::size_t i = 0; i < clients_.size(); ++i) index_->emplace(clients_[i].client, i);
+    }
+    return clients_.back().ranges;
+  }
+  auto [it, inserted] = index_->emplace(client, clients_.size());
   if (inserted) clients_.push_back(Client{client, {}});
-  clients_[it->second].ranges.push_back(range);
+  return clients_[it->second].ranges;
 }
+
+void DeleteSet::add(std::uint64_t client, DeleteRange range) { ranges_of(client).push_back(range); }
 
 void DeleteSet::append(const DeleteSet& other) {
   for (const Client& c : other.clients_) {
-    auto [it, inserted] = index_.emplace(c.client, clients_.size());
-    if (inserted) clients_.push_back(Client{c.client, {}});
-    auto& dst = clients_[it->second].ranges;
+    auto& dst = ranges_of(c.client);
     dst.insert(dst.end(), c.ranges.begin(), c.ranges.end());
   }
 }

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -45,8 +46,12 @@ class DeleteSet {
   friend bool operator==(const DeleteSet& a, const DeleteSet& b);
 
  private:
+  // The client's slot, created at the end if new. Most delete sets name a client
+  // or two: searched linearly, hashed once there are many.
+  std::vector<DeleteRange>& ranges_of(std::uint64_t client);
+
   std::vector<Client> clients_;
-  std::unordered_map<std::uint64_t, std::size_t> index_;
+  std::unique_ptr<std::unordered_map<std::uint64_t, std::size_t>> index_;
 };
 
 // client → next expected clock.

@@ -296,22 +296,24 @@ class Engine {
       } else {
         o = parent->start;
       }
-      conflicting_.clear();
-      before_origin_.clear();
+      ItemSet& conflicting = s_.conflicting;
+      ItemSet& before_origin = s_.before_origin;
+      conflicting.clear();
+      before_origin.clear();
       while (o != nullptr && o != item.right) {
-        before_origin_.insert(o);
-        conflicting_.insert(o);
+        before_origin.insert(o);
+        conflicting.insert(o);
         if (same_origin(item.has_origin, item.origin, o->has_origin, o->origin)) {
           if (o->id.client < item.id.client) {
             left = o;
-            conflicting_.clear();
+            conflicting.clear();
           } else if (same_origin(item.has_right_origin, item.right_origin, o->has_right_origin, o->right_origin)) {
             break;
           }
-        } else if (o->has_origin && before_origin_.count(get_item(s_.store, o->origin)) != 0) {
-          if (conflicting_.count(get_item(s_.store, o->origin)) == 0) {
+        } else if (o->has_origin && before_origin.contains(get_item(s_.store, o->origin))) {
+          if (!conflicting.contains(get_item(s_.store, o->origin))) {
             left = o;
-            conflicting_.clear();
+            conflicting.clear();
           }
         } else {
           break;
@@ -430,7 +432,7 @@ class Engine {
           if (right->is_item() && right->parent_sub != nullptr && right->parent->map_get(right->parent_sub) == right) {
             right->parent->map_set(right->parent_sub, left);
           }
-          dead_.push_back(right);
+          s_.dead.push_back(right);
           continue;
         }
       }
@@ -477,7 +479,13 @@ class Engine {
     bool initial = false;
     if (s_.txn == nullptr) {
       initial = true;
-      auto txn = std::make_unique<Transaction>();
+      std::unique_ptr<Transaction> txn;
+      if (s_.spare_transactions.empty()) {
+        txn = std::make_unique<Transaction>();
+      } else {
+        txn = std::move(s_.spare_transactions.back());
+        s_.spare_transactions.pop_back();
+      }
       txn->before_state = state_vector_of(s_.store);
       txn->local = local;
       s_.txn = txn.get();
@@ -495,9 +503,13 @@ class Engine {
     // Transactions started during a cleanup (the formatting cleanup) are appended
     // and cleaned up in turn.
     for (std::size_t i = 0; i < s_.cleanups.size(); ++i) cleanup(*s_.cleanups[i]);
+    for (auto& txn : s_.cleanups) {
+      reset(*txn);
+      s_.spare_transactions.push_back(std::move(txn));
+    }
     s_.cleanups.clear();
-    for (Item* item : dead_) s_.free_item(item);
-    dead_.clear();
+    for (Item* item : s_.dead) s_.free_item(item);
+    s_.dead.clear();
   }
 
   DocState& state() { return s_; }
@@ -513,6 +525,14 @@ class Engine {
     StateVector before;
     for (const auto& [client, clock] : txn.before_state.entries()) before.set(client, clock);
     return write_structs_and_ds<EncoderV1>(before, txn.delete_set);
+  }
+
+  static void reset(Transaction& txn) {
+    txn.after_state = {};
+    txn.delete_set = {};
+    txn.merge_structs.clear();
+    txn.changed = {};
+    txn.need_formatting_cleanup = false;
   }
 
   void cleanup(Transaction& txn) {
@@ -844,11 +864,11 @@ class Engine {
             integrate_struct(txn, *head, offset);
             state[head->id.client] = head->end();
           } else {
-            discard_.push_back(head);  // already known
+            s_.discard.push_back(head);  // already known
           }
         }
       } else {
-        discard_.push_back(head);
+        s_.discard.push_back(head);
       }
       if (!stack.empty()) {
         head = stack.back();
@@ -867,7 +887,7 @@ class Engine {
     pending.missing = std::move(missing);
     pending.update = encode_rest(rest);
     for (auto& [client, items] : rest.clients) {
-      for (Item* item : items) discard_.push_back(item);
+      for (Item* item : items) s_.discard.push_back(item);
     }
     return pending;
   }
@@ -986,7 +1006,7 @@ class Engine {
           auto refs = make_refs(update);
           auto rest = integrate_structs(txn, refs);
           for (auto& [client, r] : refs.entries()) {
-            for (std::size_t k = r.i; k < r.refs.size(); ++k) discard_.push_back(r.refs[k]);
+            for (std::size_t k = r.i; k < r.refs.size(); ++k) s_.discard.push_back(r.refs[k]);
           }
           if (s_.pending_structs) {
             PendingStructs& pending = *s_.pending_structs;
@@ -1050,8 +1070,8 @@ class Engine {
           }
         },
         false);
-    for (Item* item : discard_) s_.free_item(item);
-    discard_.clear();
+    for (Item* item : s_.discard) s_.free_item(item);
+    s_.discard.clear();
     return status;
   }
 
@@ -1105,10 +1125,6 @@ class Engine {
 
  private:
   DocState& s_;
-  std::unordered_set<Item*> conflicting_;
-  std::unordered_set<Item*> before_origin_;
-  std::vector<Item*> dead_;     // merged away during a cleanup
-  std::vector<Item*> discard_;  // refs never integrated
 };
 
 

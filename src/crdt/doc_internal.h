@@ -265,6 +265,33 @@ struct Transaction {
   bool need_formatting_cleanup = false;
 };
 
+// A set of items, searched linearly while small (YATA's conflict scans are
+// almost always a handful of items) and hashed beyond that.
+class ItemSet {
+ public:
+  void clear() {
+    items_.clear();
+    if (index_) index_->clear();
+  }
+  void insert(Item* item) {
+    items_.push_back(item);
+    if (index_) {
+      index_->insert(item);
+    } else if (items_.size() > kLinear) {
+      index_ = std::make_unique<std::unordered_set<Item*>>(items_.begin(), items_.end());
+    }
+  }
+  [[nodiscard]] bool contains(Item* item) const {
+    if (items_.size() > kLinear && index_) return index_->count(item) != 0;
+    return std::find(items_.begin(), items_.end(), item) != items_.end();
+  }
+
+ private:
+  static constexpr std::size_t kLinear = 32;
+  std::vector<Item*> items_;
+  std::unique_ptr<std::unordered_set<Item*>> index_;
+};
+
 struct PendingStructs {
   OrderedState missing;  // retry once state(client) > clock
   Bytes update;          // v2
@@ -286,6 +313,14 @@ struct DocState {
 
   Transaction* txn = nullptr;
   std::vector<std::unique_ptr<Transaction>> cleanups;
+  std::vector<std::unique_ptr<Transaction>> spare_transactions;  // reused: their buffers keep capacity
+
+  // Scratch buffers of the engine, kept across calls so that steady-state work
+  // allocates nothing.
+  ItemSet conflicting;
+  ItemSet before_origin;
+  std::vector<Item*> dead;     // merged away during a cleanup
+  std::vector<Item*> discard;  // refs never integrated
 
   std::deque<Item> pool;  // every Item lives here; addresses are stable
   std::vector<Item*> free_items;
