@@ -36,11 +36,26 @@ inline bool countable(ContentRef ref) { return ref != ContentRef::kDeleted && re
 
 // findIndexSS: the struct containing `clock`.
 inline std::size_t find_index(const std::vector<Item*>& structs, std::uint64_t clock) {
-  // The last struct whose clock is <= `clock` (callers know `clock` exists).
-  const auto it = std::upper_bound(structs.begin(), structs.end(), clock,
-                                   [](std::uint64_t c, const Item* s) { return c < s->id.clock; });
-  assert(it != structs.begin());
-  return static_cast<std::size_t>(it - structs.begin()) - 1;
+  // Most lookups are for the newest struct (an item's origin is usually the
+  // last thing its author typed); otherwise guess by clock, as Yjs does, then
+  // binary search.
+  const std::size_t last = structs.size() - 1;
+  if (structs[last]->id.clock <= clock) return last;
+  std::size_t lo = 0;
+  std::size_t hi = last;  // structs[hi] starts after `clock`
+  const std::uint64_t end = structs[last]->end();
+  std::size_t mid = static_cast<std::size_t>(static_cast<double>(clock) / static_cast<double>(end) * static_cast<double>(last));
+  while (lo < hi) {
+    if (mid < lo || mid >= hi) mid = lo + (hi - lo) / 2;
+    if (structs[mid]->id.clock <= clock) {
+      if (clock < structs[mid]->end()) return mid;
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+    mid = lo + (hi - lo) / 2;
+  }
+  return lo;
 }
 
 inline Item* get_item(StructStore& store, Id id) {
