@@ -77,6 +77,9 @@ class Doc {
   Result<Bytes> delete_text(std::string_view root, std::uint64_t index, std::uint64_t length);
   Result<Bytes> format_text(std::string_view root, std::uint64_t index, std::uint64_t length, const Any& attributes);
   Result<Bytes> map_set(std::string_view root, std::string_view key, const Any& value);
+  // Runs several edits as one transaction (Yjs's doc.transact): the edits called
+  // inside return empty updates, this returns the transaction's.
+  Result<Bytes> transact(const std::function<Status()>& edits);
   // Appends <paragraph>text</paragraph> (an XmlElement holding an XmlText) to an XmlFragment root.
   Result<Bytes> append_paragraph(std::string_view fragment, std::string_view text);
 

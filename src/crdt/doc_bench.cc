@@ -7,6 +7,9 @@
 //       load    — load the final encoded document (NAME.yjs.bin)
 //       encode  — encode the loaded document
 //       memory  — heap bytes held by a loaded document (glibc mallinfo2)
+//       replay  — replay the editing trace through the text API, one transaction
+//                 per trace transaction (traces/editing-traces/NAME.json.gz,
+//                 read through `gzip -dc`; concurrent traces: use their _flat form)
 // Prints one JSON line: {"task","trace","runs","ms":[…],"median_ms",…}.
 #include <malloc.h>
 
@@ -90,6 +93,54 @@ int main(int argc, char** argv) {
       if (!out || *out != state) return 1;
     }
     print("encode", name, ms, ",\"bytes\":" + std::to_string(state.size()));
+  } else if (task == "replay") {
+    std::string json;
+    {
+      const std::string cmd = "gzip -dc '" + dir + "/../editing-traces/" + name + ".json.gz'";
+      std::FILE* p = popen(cmd.c_str(), "r");
+      if (p == nullptr) return 1;
+      char buf[1 << 16];
+      std::size_t n;
+      while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) json.append(buf, n);
+      if (pclose(p) != 0) return 1;
+    }
+    Any trace;
+    if (!parse_json(json, trace, 64)) {
+      std::fprintf(stderr, "replay: cannot parse the trace\n");
+      return 1;
+    }
+    const Bytes expected_text = testing::read_file(dir + "/" + name + ".txt");
+    const auto& txns = trace.get("txns")->array;
+    std::uint64_t patches = 0;
+    for (int r = 0; r < runs; ++r) {
+      const double t0 = now_ms();
+      Doc d({.gc = true, .client_id = 1, .limits = {}});
+      for (const Any& txn : txns) {
+        const auto& ps = txn.get("patches")->array;
+        auto edit = [&]() -> Status {
+          for (const Any& p : ps) {
+            const auto pos = static_cast<std::uint64_t>(p.array[0].number);
+            const auto del = static_cast<std::uint64_t>(p.array[1].number);
+            const std::string& ins = p.array[2].str;
+            if (del > 0 && !d.delete_text("text", pos, del).ok()) return Error{"bench", 1, "delete failed"};
+            if (!ins.empty() && !d.insert_text("text", pos, ins).ok()) return Error{"bench", 1, "insert failed"};
+          }
+          return {};
+        };
+        if (ps.size() == 1) {
+          if (!edit().ok()) return 1;
+        } else if (!d.transact(edit).ok()) {
+          return 1;
+        }
+        if (r == 0) patches += ps.size();
+      }
+      ms.push_back(now_ms() - t0);
+      if (r == 0 && d.text("text") != std::string(expected_text.begin(), expected_text.end())) {
+        std::fprintf(stderr, "replay: final text differs from the trace's\n");
+        return 1;
+      }
+    }
+    print("replay", name, ms, ",\"txns\":" + std::to_string(txns.size()) + ",\"patches\":" + std::to_string(patches));
   } else if (task == "memory") {
     malloc_trim(0);
     const std::size_t before = mallinfo2().uordblks;

@@ -153,8 +153,25 @@ class Editor {
   Position find_position(Transaction& txn, Type* parent, std::uint64_t index) {
     Position pos;
     pos.right = parent->start;
-    advance(txn, pos, index);
+    // Start from the last edit's position when it lies strictly before `index`
+    // in a text without formatting (no attributes to collect on the way): the
+    // walk then reaches the same place it reaches from the start.
+    if (parent->hint_valid && !parent->has_formatting && parent->hint_index < index) {
+      Item* it = detail::get_item(s_.store, parent->hint_id);
+      if (it->is_item() && it->parent == parent && !it->deleted && it->countable && it->parent_sub == nullptr) {
+        pos.left = it->left;
+        pos.right = it;
+        pos.index = parent->hint_index - (parent->hint_id.clock - it->id.clock);
+      }
+    }
+    advance(txn, pos, index - pos.index);
     return pos;
+  }
+
+  static void set_hint(Type* parent, const Item* item, std::uint64_t index) {
+    parent->hint_valid = true;
+    parent->hint_id = item->id;
+    parent->hint_index = index;
   }
 
   // minimizeAttributeChanges
@@ -228,6 +245,7 @@ class Editor {
     item->text.assign(text);
     integrate(txn, item);
     const std::uint64_t index = pos.index;
+    set_hint(parent, item, index);
     pos.right = item;
     pos.index = index;
     pos.forward();
@@ -249,7 +267,11 @@ class Editor {
   }
 
   // deleteText
-  void delete_text(Transaction& txn, Position& pos, std::uint64_t length) {
+  void delete_text(Transaction& txn, Type* parent, Position& pos, std::uint64_t length) {
+    // A hint before the deleted range stays true.
+    const bool keep_hint = parent->hint_valid && parent->hint_index < pos.index;
+    const Id hint_id = parent->hint_id;
+    const std::uint64_t hint_index = parent->hint_index;
     const Attributes start_attrs = pos.current;
     Item* start = pos.right;
     while (length > 0 && pos.right != nullptr) {
@@ -262,6 +284,11 @@ class Editor {
       pos.forward();
     }
     if (start != nullptr) e_.cleanup_formatting_gap(txn, start, pos.right, start_attrs, pos.current);
+    if (keep_hint) {
+      parent->hint_valid = true;
+      parent->hint_id = hint_id;
+      parent->hint_index = hint_index;
+    }
   }
 
   // formatText
@@ -409,7 +436,7 @@ Result<Bytes> Doc::delete_text(std::string_view root, std::uint64_t index, std::
     if (index + length > type->length) return edit_error("delete_text: range past the end");
     Editor ed(e);
     Position pos = ed.find_position(txn, type, index);
-    ed.delete_text(txn, pos, length);
+    ed.delete_text(txn, type, pos, length);
     return {};
   });
 }
@@ -427,6 +454,10 @@ Result<Bytes> Doc::format_text(std::string_view root, std::uint64_t index, std::
     ed.format_text(txn, type, pos, length, ed.own(attributes.object));
     return {};
   });
+}
+
+Result<Bytes> Doc::transact(const std::function<Status()>& edits) {
+  return run_local(*s_, [&](Engine&, Transaction&) -> Status { return edits(); });
 }
 
 Result<Bytes> Doc::map_set(std::string_view root, std::string_view key, const Any& value) {

@@ -299,6 +299,7 @@ class Engine {
       return;
     }
     Type* parent = item.parent;
+    parent->hint_valid = false;
     if ((item.left == nullptr && (item.right == nullptr || item.right->left != nullptr)) ||
         (item.left != nullptr && item.left->right != item.right)) {
       Item* left = item.left;
@@ -370,6 +371,7 @@ class Engine {
   void delete_item(Transaction& txn, Item& item) {
     if (item.deleted || !item.is_item()) return;
     Type* parent = item.parent;
+    parent->hint_valid = false;
     if (item.countable && item.parent_sub == nullptr) parent->length -= item.length;
     item.deleted = true;
     txn.delete_set.add(item.id.client, {item.id.clock, item.length});

@@ -74,6 +74,12 @@ struct Type {
   std::uint64_t length = 0;          // countable, non-deleted list units
   bool has_formatting = false;       // a ContentFormat item was ever integrated here
   bool declared_text = false;        // a root the application uses as Text (Yjs's doc.getText)
+  // Where the last local edit left off: the unit `hint_id` sits at list index
+  // `hint_index`. Any integration or deletion in this type clears it; a local
+  // edit sets it again. Lets consecutive edits skip the walk from the start.
+  bool hint_valid = false;
+  Id hint_id;
+  std::uint64_t hint_index = 0;
   std::vector<std::pair<const std::string*, Item*>> map;  // insertion order, as a JS Map
   std::unordered_map<const std::string*, std::size_t> map_index;
 
