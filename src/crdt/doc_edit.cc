@@ -268,10 +268,11 @@ class Editor {
 
   // deleteText
   void delete_text(Transaction& txn, Type* parent, Position& pos, std::uint64_t length) {
-    // A hint before the deleted range stays true.
-    const bool keep_hint = parent->hint_valid && parent->hint_index < pos.index;
-    const Id hint_id = parent->hint_id;
-    const std::uint64_t hint_index = parent->hint_index;
+    // The live item that ends where the deletion starts stays where it is: the
+    // next edit can resume from it.
+    Item* before = pos.left;
+    const bool keep_hint = before != nullptr && !before->deleted && before->countable && pos.index >= before->length;
+    const std::uint64_t before_index = keep_hint ? pos.index - before->length : 0;
     const Attributes start_attrs = pos.current;
     Item* start = pos.right;
     while (length > 0 && pos.right != nullptr) {
@@ -284,11 +285,7 @@ class Editor {
       pos.forward();
     }
     if (start != nullptr) e_.cleanup_formatting_gap(txn, start, pos.right, start_attrs, pos.current);
-    if (keep_hint) {
-      parent->hint_valid = true;
-      parent->hint_id = hint_id;
-      parent->hint_index = hint_index;
-    }
+    if (keep_hint) set_hint(parent, before, before_index);
   }
 
   // formatText
