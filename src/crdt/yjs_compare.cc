@@ -188,6 +188,29 @@ std::string check_session(std::uint32_t flags, const std::vector<ByteView>& upda
   if (!fresh.apply_update(state).ok()) return "cannot load the expected state";
   Any expected;
   if (!parse_json(as_chars(json_bytes), expected, 256)) return "cannot parse expected json";
+  // `quire doc json` infers each root's kind from its content: where it can tell,
+  // it must agree with the kind the session gave the root and print the same JSON.
+  const Any inferred = fresh.to_json();
+  for (const AnyMember& k : expected.get("kinds")->object) {
+    const RootKind declared = kind_from_name(k.second.str);
+    const RootKind guess = fresh.root_kind(k.first);
+    const Any* printed = inferred.get(k.first);
+    if (guess == RootKind::kUnknown) {
+      if (printed != nullptr) return "root '" + k.first + "' printed although its kind is unknown";
+      continue;
+    }
+    // Where the content cannot tell (yjs-behaviours.md's precedence), the guess may
+    // differ: XML children make a fragment even in an Array of nested types, and
+    // a Text holding only embedded types reads as an Array.
+    if (guess == RootKind::kXmlFragment && declared == RootKind::kArray) continue;
+    if (guess == RootKind::kArray && declared == RootKind::kText) continue;
+    if (guess != declared) {
+      return "root '" + k.first + "' inferred as " + std::to_string(static_cast<int>(guess)) + ", not " + k.second.str;
+    }
+    if (printed == nullptr || compare_json(*printed) != compare_json(*expected.get("json")->get(k.first))) {
+      return "doc json of root '" + k.first + "' differs";
+    }
+  }
   for (const AnyMember& k : expected.get("kinds")->object) {
     const RootKind kind = kind_from_name(k.second.str);
     const std::string want = compare_json(*expected.get("json")->get(k.first));
