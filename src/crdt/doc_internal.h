@@ -277,7 +277,7 @@ class ItemSet {
  public:
   void clear() {
     items_.clear();
-    if (index_) index_->clear();
+    index_.reset();  // clearing a grown hash set would zero all its buckets every time
   }
   void insert(Item* item) {
     items_.push_back(item);
