@@ -18,7 +18,7 @@ ASAN := build/asan-ubsan
 FUZZ := build/fuzz
 QUIRE := $(RELEASE)/src/app/quire
 
-.PHONY: all deps build build-asan build-fuzz run test test-release test-asan fuzz fuzz-smoke soak bench clean
+.PHONY: all deps build build-asan build-fuzz run test test-release test-asan format-check lint fuzz fuzz-smoke soak bench clean
 
 all: build
 
@@ -40,8 +40,17 @@ build-fuzz: deps
 run: build
 	@$(QUIRE) help
 
-test: test-release test-asan fuzz-smoke
+test: format-check test-release test-asan fuzz-smoke
 	@echo "make test: all suites passed"
+
+# The code is formatted by .clang-format; this fails on any difference.
+format-check: deps
+	@find src -name '*.cc' -o -name '*.h' | xargs clang-format --dry-run --Werror
+	@echo "format-check: ok"
+
+# clang-tidy with .clang-tidy over the release build's compile commands (advisory).
+lint: build
+	@find src -name '*.cc' | xargs clang-tidy -p build/release --quiet
 
 test-release: build
 	@ctest --preset release

@@ -10,6 +10,7 @@ APT_PACKAGES=(
   g++ cmake ninja-build ccache pkg-config make
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-dev            # libFuzzer + sanitizer runtimes for `make fuzz`
+  clang-format clang-tidy          # `make test` checks formatting; `make lint`
   nodejs npm                        # the reference Yjs for differential tests
   time                              # GNU time: peak memory in benchmarks
 )

@@ -51,7 +51,6 @@ bool write_stdout(ByteView bytes) {
   return true;
 }
 
-
 // Parses the words after the verb. Returns an exit code on error, -1 to go on.
 int parse_options(const std::vector<std::string>& args, std::size_t first, Options& o) {
   for (std::size_t i = first; i < args.size(); ++i) {

@@ -69,7 +69,8 @@ int run_update(const std::vector<std::string>& args) {
     for (std::size_t i = 0; i < updates.size(); ++i) {
       auto decoded = crdt::decode_update(updates[i], o.format, o.limits);
       if (!decoded) return fail("inspect: update " + std::to_string(i) + ": " + decoded.error().message);
-      if (updates.size() > 1) listing += "update " + std::to_string(i) + " (" + std::to_string(updates[i].size()) + " bytes)\n";
+      if (updates.size() > 1)
+        listing += "update " + std::to_string(i) + " (" + std::to_string(updates[i].size()) + " bytes)\n";
       listing += crdt::describe_update(*decoded);
     }
     std::fwrite(listing.data(), 1, listing.size(), stdout);

@@ -21,16 +21,14 @@ struct Error {
   int code = 0;
   std::string message;
 
-  [[nodiscard]] std::string to_string() const {
-    return std::string(domain) + ": " + message;
-  }
+  [[nodiscard]] std::string to_string() const { return std::string(domain) + ": " + message; }
 };
 
 template <class T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}          // NOLINT(google-explicit-constructor)
-  Result(Error error) : v_(std::move(error)) {}      // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}      // NOLINT(google-explicit-constructor)
+  Result(Error error) : v_(std::move(error)) {}  // NOLINT(google-explicit-constructor)
 
   [[nodiscard]] bool ok() const { return v_.index() == 0; }
   explicit operator bool() const { return ok(); }

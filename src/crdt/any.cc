@@ -385,14 +385,30 @@ class JsonParser {
       if (++i_ >= s_.size()) return false;
       const char e = s_[i_++];
       switch (e) {
-        case '"': out.push_back('"'); break;
-        case '\\': out.push_back('\\'); break;
-        case '/': out.push_back('/'); break;
-        case 'b': out.push_back('\b'); break;
-        case 'f': out.push_back('\f'); break;
-        case 'n': out.push_back('\n'); break;
-        case 'r': out.push_back('\r'); break;
-        case 't': out.push_back('\t'); break;
+        case '"':
+          out.push_back('"');
+          break;
+        case '\\':
+          out.push_back('\\');
+          break;
+        case '/':
+          out.push_back('/');
+          break;
+        case 'b':
+          out.push_back('\b');
+          break;
+        case 'f':
+          out.push_back('\f');
+          break;
+        case 'n':
+          out.push_back('\n');
+          break;
+        case 'r':
+          out.push_back('\r');
+          break;
+        case 't':
+          out.push_back('\t');
+          break;
         case 'u': {
           std::uint32_t cp = 0;
           if (!hex4(cp)) return false;
@@ -498,13 +514,27 @@ void quote_json_string(std::string& out, std::string_view wtf8) {
     const std::size_t start = i;
     const std::uint32_t cp = next_code_point(wtf8, i);
     switch (cp) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (cp < 0x20 || (cp >= 0xD800 && cp < 0xE000)) {
           out += "\\u";
@@ -589,7 +619,9 @@ bool parse_json(std::string_view text, Any& out, int max_depth) {
   return p.parse(out, max_depth);
 }
 
-bool stringify_json(const Any& v, std::string& out) { return stringify(v, out); }
+bool stringify_json(const Any& v, std::string& out) {
+  return stringify(v, out);
+}
 
 std::string describe_any(const Any& v) {
   switch (v.kind) {

@@ -27,8 +27,8 @@ struct Any {
   bool boolean = false;
   double number = 0;
   std::int64_t bigint = 0;
-  std::string str;                                  // kString (WTF-8) and kBytes
-  std::vector<Any> array;                           // kArray
+  std::string str;                // kString (WTF-8) and kBytes
+  std::vector<Any> array;         // kArray
   std::vector<AnyMember> object;  // kObject, in JavaScript property order
 
   static Any undefined();
@@ -62,8 +62,12 @@ inline Any Any::make(Kind k) {
   a.kind = k;
   return a;
 }
-inline Any Any::undefined() { return {}; }
-inline Any Any::null() { return make(Kind::kNull); }
+inline Any Any::undefined() {
+  return {};
+}
+inline Any Any::null() {
+  return make(Kind::kNull);
+}
 inline Any Any::from_bool(bool b) {
   Any a = make(Kind::kBool);
   a.boolean = b;

@@ -80,8 +80,8 @@ TEST(AnyCodec, NumbersPickTheSmallestLib0Form) {
 
 TEST(AnyCodec, ReadReordersKeysAndDropsProto) {
   // {"b":1,"1":2,"__proto__":3} as a lib0 object.
-  const Bytes b = {0x76, 0x03, 0x01, 'b', 0x7d, 0x01, 0x01, '1', 0x7d, 0x02,
-                   0x09, '_', '_', 'p', 'r', 'o', 't', 'o', '_', '_', 0x7d, 0x03};
+  const Bytes b = {0x76, 0x03, 0x01, 'b', 0x7d, 0x01, 0x01, '1', 0x7d, 0x02, 0x09,
+                   '_',  '_',  'p',  'r', 'o',  't',  'o',  '_', '_',  0x7d, 0x03};
   Reader r(b);
   Any v;
   ASSERT_TRUE(read_any(r, v, 64));

@@ -6,7 +6,6 @@ namespace quire::crdt::detail {
 
 namespace {
 
-
 // ContentDoc keeps only what `new ContentDoc(createDocFromOpts(guid, opts))` keeps:
 // `{ gc: false }` when gc is falsy, `{ autoLoad: true }`, and `meta` when set; an
 // own `guid` option replaces the guid.
@@ -193,7 +192,9 @@ bool LazyReader<Dec>::read_one() {
     // A reference to the item's own client must point before it: an item is
     // created after everything it was placed next to or in. (Yjs would throw
     // half-way through applying such an update.)
-    const auto ahead = [&](bool has, Id ref_id) { return has && ref_id.client == b.id.client && ref_id.clock >= b.id.clock; };
+    const auto ahead = [&](bool has, Id ref_id) {
+      return has && ref_id.client == b.id.client && ref_id.clock >= b.id.clock;
+    };
     if (ahead(b.has_origin, b.origin) || ahead(b.has_right_origin, b.right_origin) ||
         ahead(b.parent_kind == ParentKind::kId, b.parent_id)) {
       dec_.fail();
@@ -323,8 +324,7 @@ void LazyWriter<Enc>::write(const Block& b, std::uint64_t offset) {
 }
 
 template <class Enc>
-void LazyWriter<Enc>::write(BlockKind kind, Id id, std::uint64_t length, const ItemView* item,
-                            std::uint64_t offset) {
+void LazyWriter<Enc>::write(BlockKind kind, Id id, std::uint64_t length, const ItemView* item, std::uint64_t offset) {
   if (written_ > 0 && curr_client_ != id.client) flush();
   if (written_ == 0) {
     curr_client_ = id.client;

@@ -10,8 +10,8 @@
 
 #include <cstdint>
 #include <memory>
-#include <string>
 #include <span>
+#include <string>
 #include <string_view>
 #include <unordered_set>
 
@@ -292,8 +292,8 @@ class DecoderV2 : public DsDecoderV2 {
 
   [[nodiscard]] bool failed() const {
     return DsDecoderV2::failed() || key_clock_.failed() || client_.failed() || left_clock_.failed() ||
-           right_clock_.failed() || info_.failed() || string_.failed() || parent_info_.failed() ||
-           type_ref_.failed() || len_.failed();
+           right_clock_.failed() || info_.failed() || string_.failed() || parent_info_.failed() || type_ref_.failed() ||
+           len_.failed();
   }
   [[nodiscard]] std::size_t input_size() const { return input_size_; }
   [[nodiscard]] const Limits& limits() const { return limits_; }
@@ -436,7 +436,6 @@ class StringColumnEncoder {
 
 class EncoderV2 : public DsEncoderV2 {
  public:
-
   void write_client(std::uint64_t c) { client_.write(c); }
   void write_left_id(Id id) {
     client_.write(id.client);

@@ -25,7 +25,9 @@ std::vector<DeleteRange>& DeleteSet::ranges_of(std::uint64_t client) {
   return clients_[it->second].ranges;
 }
 
-void DeleteSet::add(std::uint64_t client, DeleteRange range) { ranges_of(client).push_back(range); }
+void DeleteSet::add(std::uint64_t client, DeleteRange range) {
+  ranges_of(client).push_back(range);
+}
 
 void DeleteSet::append(const DeleteSet& other) {
   for (const Client& c : other.clients_) {
@@ -70,7 +72,9 @@ bool operator==(const DeleteSet& a, const DeleteSet& b) {
   return true;
 }
 
-void StateVector::set(std::uint64_t client, std::uint64_t clock) { map_[client] = clock; }
+void StateVector::set(std::uint64_t client, std::uint64_t clock) {
+  map_[client] = clock;
+}
 
 std::uint64_t StateVector::get(std::uint64_t client) const {
   const auto it = map_.find(client);
@@ -94,13 +98,15 @@ Result<StateVector> decode_state_vector(ByteView bytes) {
   Reader r(bytes);
   StateVector sv;
   const std::uint64_t n = r.read_var_uint();
-  if (n > r.remaining()) return Error{kCrdtDomain, static_cast<int>(CrdtErrc::kMalformed), "state vector: count exceeds input"};
+  if (n > r.remaining())
+    return Error{kCrdtDomain, static_cast<int>(CrdtErrc::kMalformed), "state vector: count exceeds input"};
   for (std::uint64_t i = 0; i < n && !r.failed(); ++i) {
     const std::uint64_t client = r.read_var_uint();
     const std::uint64_t clock = r.read_var_uint();
     if (!r.failed()) sv.set(client, clock);
   }
-  if (r.failed()) return Error{kCrdtDomain, static_cast<int>(CrdtErrc::kMalformed), "state vector: truncated or malformed"};
+  if (r.failed())
+    return Error{kCrdtDomain, static_cast<int>(CrdtErrc::kMalformed), "state vector: truncated or malformed"};
   return sv;
 }
 

@@ -51,7 +51,6 @@ const std::string* DocState::root_name(const Type* type) const {
 
 }  // namespace detail
 
-
 // ---- Doc ------------------------------------------------------------------------
 
 Doc::Doc(DocOptions options) : s_(std::make_unique<DocState>()) {
@@ -65,7 +64,9 @@ Doc::~Doc() = default;
 Doc::Doc(Doc&&) noexcept = default;
 Doc& Doc::operator=(Doc&&) noexcept = default;
 
-std::uint64_t Doc::client_id() const { return s_->client_id; }
+std::uint64_t Doc::client_id() const {
+  return s_->client_id;
+}
 
 Status Doc::apply_update(ByteView update, UpdateFormat format) {
   auto decoded = decode_update(update, format, s_->limits);
@@ -122,10 +123,16 @@ void Doc::declare(std::string_view name, RootKind kind) {
   if (kind == RootKind::kText) type->declared_text = true;
 }
 
-void Doc::set_update_handler(std::function<void(ByteView)> handler) { s_->on_update = std::move(handler); }
+void Doc::set_update_handler(std::function<void(ByteView)> handler) {
+  s_->on_update = std::move(handler);
+}
 
-bool Doc::has_pending_structs() const { return s_->pending_structs.has_value(); }
-bool Doc::has_pending_delete_set() const { return s_->pending_ds.has_value(); }
+bool Doc::has_pending_structs() const {
+  return s_->pending_structs.has_value();
+}
+bool Doc::has_pending_delete_set() const {
+  return s_->pending_ds.has_value();
+}
 
 std::vector<std::string> Doc::root_names() const {
   std::vector<std::string> names;

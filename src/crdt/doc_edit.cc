@@ -16,11 +16,11 @@ using detail::Type;
 
 namespace {
 
-using detail::AttrRef;
-using detail::Attributes;
 using detail::attr_delete;
 using detail::attr_get;
 using detail::attr_set;
+using detail::Attributes;
+using detail::AttrRef;
 using detail::same_value;
 using detail::update_attributes;
 
@@ -97,7 +97,7 @@ class Editor {
 
   // A new local item between `left` and `right`, to fill and integrate.
   Item* new_local_item(Type* parent, Item* left, Item* right, const std::string* key, ContentRef ref,
-                    std::uint64_t length) {
+                       std::uint64_t length) {
     Item* item = s_.new_item();
     item->kind = Item::Kind::kItem;
     item->id = {s_.client_id, s_.store.state(s_.client_id)};
@@ -114,9 +114,7 @@ class Editor {
     item->countable = detail::countable(ref);
     return item;
   }
-  void integrate(Transaction& txn, Item* item) {
-    e_.integrate(txn, *item, 0);
-  }
+  void integrate(Transaction& txn, Item* item) { e_.integrate(txn, *item, 0); }
 
   Item* format_item(Transaction& txn, Type* parent, Position& pos, const std::string& key, AttrRef value) {
     Item* item = new_local_item(parent, pos.left, pos.right, nullptr, ContentRef::kFormat, 1);
@@ -141,7 +139,8 @@ class Editor {
       if (pos.right->ref == ContentRef::kFormat) {
         if (!pos.right->deleted) update_attributes(pos.current, *pos.right);
       } else if (!pos.right->deleted) {
-        if (count < pos.right->length) e_.get_item_clean_start(txn, {pos.right->id.client, pos.right->id.clock + count});
+        if (count < pos.right->length)
+          e_.get_item_clean_start(txn, {pos.right->id.client, pos.right->id.clock + count});
         pos.index += pos.right->length;
         count -= pos.right->length;
       }
@@ -277,7 +276,8 @@ class Editor {
     Item* start = pos.right;
     while (length > 0 && pos.right != nullptr) {
       Item* r = pos.right;
-      if (!r->deleted && (r->ref == ContentRef::kType || r->ref == ContentRef::kEmbed || r->ref == ContentRef::kString)) {
+      if (!r->deleted &&
+          (r->ref == ContentRef::kType || r->ref == ContentRef::kEmbed || r->ref == ContentRef::kString)) {
         if (length < r->length) e_.get_item_clean_start(txn, {r->id.client, r->id.clock + length});
         length -= std::min(length, r->length);
         e_.delete_item(txn, *r);
@@ -403,9 +403,11 @@ Result<Bytes> run_local(detail::DocState& s, F&& f) {
   return emitted ? std::move(*emitted) : Bytes{};
 }
 
-Result<Bytes> Doc::insert_text(std::string_view root, std::uint64_t index, std::string_view text, const Any* attributes) {
+Result<Bytes> Doc::insert_text(std::string_view root, std::uint64_t index, std::string_view text,
+                               const Any* attributes) {
   if (!is_valid_utf8(text)) return edit_error("insert_text: text is not valid UTF-8");
-  if (attributes != nullptr && attributes->kind != Any::Kind::kObject) return edit_error("insert_text: attributes must be an object");
+  if (attributes != nullptr && attributes->kind != Any::Kind::kObject)
+    return edit_error("insert_text: attributes must be an object");
   if (text.empty()) return Bytes{};
   return run_local(*s_, [&](Engine& e, Transaction& txn) -> Status {
     Type* type = s_->get_root(root);
@@ -438,7 +440,8 @@ Result<Bytes> Doc::delete_text(std::string_view root, std::uint64_t index, std::
   });
 }
 
-Result<Bytes> Doc::format_text(std::string_view root, std::uint64_t index, std::uint64_t length, const Any& attributes) {
+Result<Bytes> Doc::format_text(std::string_view root, std::uint64_t index, std::uint64_t length,
+                               const Any& attributes) {
   if (attributes.kind != Any::Kind::kObject) return edit_error("format_text: attributes must be an object");
   if (length == 0) return Bytes{};
   return run_local(*s_, [&](Engine& e, Transaction& txn) -> Status {

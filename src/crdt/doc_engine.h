@@ -30,7 +30,9 @@ inline std::uint64_t random_client_id() {
   return rng() & 0xffffffffu;
 }
 
-inline bool countable(ContentRef ref) { return ref != ContentRef::kDeleted && ref != ContentRef::kFormat; }
+inline bool countable(ContentRef ref) {
+  return ref != ContentRef::kDeleted && ref != ContentRef::kFormat;
+}
 
 // ---- struct store (StructStore.js) -------------------------------------------
 
@@ -44,7 +46,8 @@ inline std::size_t find_index(const std::vector<Item*>& structs, std::uint64_t c
   std::size_t lo = 0;
   std::size_t hi = last;  // structs[hi] starts after `clock`
   const std::uint64_t end = structs[last]->end();
-  std::size_t mid = static_cast<std::size_t>(static_cast<double>(clock) / static_cast<double>(end) * static_cast<double>(last));
+  std::size_t mid =
+      static_cast<std::size_t>(static_cast<double>(clock) / static_cast<double>(end) * static_cast<double>(last));
   while (lo < hi) {
     if (mid < lo || mid >= hi) mid = lo + (hi - lo) / 2;
     if (structs[mid]->id.clock <= clock) {
@@ -207,8 +210,7 @@ class Engine {
     const std::size_t index = find_index(structs, clock);
     Item* s = structs[index];
     if (s->id.clock < clock && s->is_item()) {
-      structs.insert(structs.begin() + static_cast<std::ptrdiff_t>(index) + 1,
-                     split_item(txn, s, clock - s->id.clock));
+      structs.insert(structs.begin() + static_cast<std::ptrdiff_t>(index) + 1, split_item(txn, s, clock - s->id.clock));
       return index + 1;
     }
     return index;
@@ -234,7 +236,8 @@ class Engine {
   // neighbours and parent and returns nullopt.
   std::optional<std::uint64_t> get_missing(Transaction& txn, Item& item) {
     StructStore& store = s_.store;
-    if (item.has_origin && item.origin.client != item.id.client && item.origin.clock >= store.state(item.origin.client)) {
+    if (item.has_origin && item.origin.client != item.id.client &&
+        item.origin.clock >= store.state(item.origin.client)) {
       return item.origin.client;
     }
     if (item.has_right_origin && item.right_origin.client != item.id.client &&
@@ -482,7 +485,8 @@ class Engine {
       auto& structs = *s_.store.structs(c.client);
       for (std::size_t di = c.ranges.size(); di-- > 0;) {
         const DeleteRange& d = c.ranges[di];
-        auto si = static_cast<std::ptrdiff_t>(std::min(structs.size() - 1, 1 + find_index(structs, d.clock + d.len - 1)));
+        auto si =
+            static_cast<std::ptrdiff_t>(std::min(structs.size() - 1, 1 + find_index(structs, d.clock + d.len - 1)));
         while (si > 0 && structs[static_cast<std::size_t>(si)]->id.clock >= d.clock) {
           si -= 1 + static_cast<std::ptrdiff_t>(try_merge_with_lefts(structs, static_cast<std::size_t>(si)));
         }
@@ -858,7 +862,8 @@ class Engine {
     for (;;) {
       if (head->kind != Item::Kind::kSkip) {
         const std::uint64_t* cached = state.find(head->id.client);
-        const std::uint64_t st = cached != nullptr ? *cached : (state[head->id.client] = s_.store.state(head->id.client));
+        const std::uint64_t st =
+            cached != nullptr ? *cached : (state[head->id.client] = s_.store.state(head->id.client));
         const bool behind = st < head->id.clock;
         if (behind) {
           stack.push_back(head);
@@ -992,7 +997,8 @@ class Engine {
             if (s->id.clock >= end) break;
             if (!s->is_deleted()) {
               if (end < s->end()) {
-                structs->insert(structs->begin() + static_cast<std::ptrdiff_t>(index), split_item(txn, s, end - s->id.clock));
+                structs->insert(structs->begin() + static_cast<std::ptrdiff_t>(index),
+                                split_item(txn, s, end - s->id.clock));
               }
               delete_item(txn, *s);
             }
@@ -1035,7 +1041,8 @@ class Engine {
             }
             if (rest) {
               for (const auto& [client, clock] : rest->missing.entries()) {
-                if (!pending.missing.has(client) || pending.missing.get(client) > clock) pending.missing.set(client, clock);
+                if (!pending.missing.has(client) || pending.missing.get(client) > clock)
+                  pending.missing.set(client, clock);
               }
               const ByteView both[] = {pending.update, rest->update};
               auto merged = merge_updates(both, UpdateFormat::kV2, s_.limits);
@@ -1143,6 +1150,5 @@ class Engine {
  private:
   DocState& s_;
 };
-
 
 }  // namespace quire::crdt::detail

@@ -51,9 +51,9 @@ struct Item {
   // Content. kString: the text (WTF-8); kBinary: the bytes; kFormat: the key;
   // kType: the node or hook name; kDoc: the guid.
   std::string text;
-  std::vector<Any> values;     // kJson / kAny elements; kEmbed / kFormat value; kDoc options
+  std::vector<Any> values;           // kJson / kAny elements; kEmbed / kFormat value; kDoc options
   std::uint64_t value_identity = 0;  // kFormat: which JavaScript object the value is (see AttrRef)
-  std::unique_ptr<Type> type;  // kType
+  std::unique_ptr<Type> type;        // kType
 
   [[nodiscard]] bool is_gc() const { return kind == Kind::kGc; }
   [[nodiscard]] bool is_item() const { return kind == Kind::kItem; }
@@ -67,13 +67,13 @@ struct Item {
 struct Type {
   static constexpr std::uint8_t kRoot = 255;
 
-  Item* item = nullptr;              // the item holding this type; null for roots
-  std::uint8_t type_ref = kRoot;     // 0 Array … 6 XmlText for nested types
-  std::string name;                  // root name, or XmlElement / XmlHook name
+  Item* item = nullptr;           // the item holding this type; null for roots
+  std::uint8_t type_ref = kRoot;  // 0 Array … 6 XmlText for nested types
+  std::string name;               // root name, or XmlElement / XmlHook name
   Item* start = nullptr;
-  std::uint64_t length = 0;          // countable, non-deleted list units
-  bool has_formatting = false;       // a ContentFormat item was ever integrated here
-  bool declared_text = false;        // a root the application uses as Text (Yjs's doc.getText)
+  std::uint64_t length = 0;     // countable, non-deleted list units
+  bool has_formatting = false;  // a ContentFormat item was ever integrated here
+  bool declared_text = false;   // a root the application uses as Text (Yjs's doc.getText)
   // Where the last local edit left off: the unit `hint_id` sits at list index
   // `hint_index`. Any integration or deletion in this type clears it; a local
   // edit sets it again. Lets consecutive edits skip the walk from the start.
@@ -251,7 +251,9 @@ inline void attr_set(Attributes& a, const std::string& key, AttrRef value) {
 inline void attr_delete(Attributes& a, const std::string& key) {
   std::erase_if(a, [&](const auto& e) { return e.first == key; });
 }
-inline AttrRef format_value(const Item& format) { return {&format.values[0], format.value_identity}; }
+inline AttrRef format_value(const Item& format) {
+  return {&format.values[0], format.value_identity};
+}
 // updateCurrentAttributes
 inline void update_attributes(Attributes& a, const Item& format) {
   if (format.values[0].kind == Any::Kind::kNull) {

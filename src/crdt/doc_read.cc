@@ -240,7 +240,8 @@ std::string xml_text_string(const Type& t) {
         nodes.push_back(std::move(node));
       }
     }
-    std::stable_sort(nodes.begin(), nodes.end(), [](const Node& x, const Node& y) { return utf16_less(x.name, y.name); });
+    std::stable_sort(nodes.begin(), nodes.end(),
+                     [](const Node& x, const Node& y) { return utf16_less(x.name, y.name); });
     for (const Node& node : nodes) {
       out += '<' + node.name;
       for (const auto& [k, v] : node.attrs) out += ' ' + k + "=\"" + v + '"';

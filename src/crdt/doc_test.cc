@@ -46,12 +46,17 @@ TEST(Doc, ReadsFormattingAndXml) {
                                  "7d84040905776f726c6486040e04626f6c64046e756c6c00"))
                   .ok());
   EXPECT_EQ(x.root_kind("prosemirror"), RootKind::kXmlFragment);
-  EXPECT_EQ(json(x.to_json()), R"({"prosemirror":"<paragraph textAlign=\"left\">Hello <bold>world</bold></paragraph>"})");
+  EXPECT_EQ(json(x.to_json()),
+            R"({"prosemirror":"<paragraph textAlign=\"left\">Hello <bold>world</bold></paragraph>"})");
 }
 
 TEST(Doc, ConcurrentInsertsConvergeInEitherOrder) {
-  const Bytes u1 = hex("01010100040101740141" "00");
-  const Bytes u2 = hex("01010200040101740142" "00");
+  const Bytes u1 =
+      hex("01010100040101740141"
+          "00");
+  const Bytes u2 =
+      hex("01010200040101740142"
+          "00");
   Doc a;
   Doc b;
   ASSERT_TRUE(a.apply_update(u1).ok());
@@ -84,7 +89,9 @@ TEST(Doc, PendingStructsWaitForTheirDependencies) {
 
 TEST(Doc, PendingDeletesAreForwarded) {
   Doc d;
-  ASSERT_TRUE(d.apply_update(hex("00010901" "0001")).ok());  // delete (9,0) before it exists
+  ASSERT_TRUE(d.apply_update(hex("00010901"
+                                 "0001"))
+                  .ok());  // delete (9,0) before it exists
   EXPECT_TRUE(d.has_pending_delete_set());
   EXPECT_EQ(state_hex(d), "000109010001");
   ASSERT_TRUE(d.apply_update(hex("010109000401017402616200")).ok());
@@ -158,7 +165,7 @@ TEST(DocEdits, TextInsertsMatchYjs) {
   EXPECT_EQ(to_hex(*u1), "010101000401017402616200");
   auto u2 = d.insert_text("t", 2, "c");
   ASSERT_TRUE(u2.ok());
-  EXPECT_EQ(to_hex(*u2), "01010102840101016300");  // text_append_with_origin
+  EXPECT_EQ(to_hex(*u2), "01010102840101016300");                                // text_append_with_origin
   EXPECT_EQ(to_hex(*d.encode_state_as_update()), "01010100040101740361626300");  // items merged: "abc"
   auto del = d.delete_text("t", 1, 1);
   ASSERT_TRUE(del.ok());
@@ -188,7 +195,9 @@ TEST(DocEdits, FormattedInsertsMatchYjs) {
   ASSERT_TRUE(d.format_text("t", 4, 5, italic).ok());
   delta.clear();
   stringify_json(d.text_delta("t"), delta);
-  EXPECT_EQ(delta, R"([{"insert":"h!i","attributes":{"bold":true}},{"insert":" "},{"insert":"there","attributes":{"italic":true}}])");
+  EXPECT_EQ(
+      delta,
+      R"([{"insert":"h!i","attributes":{"bold":true}},{"insert":" "},{"insert":"there","attributes":{"italic":true}}])");
   EXPECT_EQ(to_hex(*d.encode_state_as_update()),
             "010903000601017404626f6c6404747275658403000168840301016986030204626f6c64046e756c6c840303012084030405"
             "7468657265c4030103020121c603040305066974616c69630474727565860309066974616c6963046e756c6c00");
@@ -223,10 +232,10 @@ TEST(DocEdits, MapSetAndParagraphs) {
 
 TEST(DocEdits, BadEditsAreRefused) {
   Doc d({.gc = true, .client_id = 5, .limits = {}});
-  EXPECT_FALSE(d.insert_text("t", 1, "x").ok());              // past the end
-  EXPECT_FALSE(d.insert_text("t", 0, "\xff").ok());           // not UTF-8
+  EXPECT_FALSE(d.insert_text("t", 1, "x").ok());     // past the end
+  EXPECT_FALSE(d.insert_text("t", 0, "\xff").ok());  // not UTF-8
   EXPECT_FALSE(d.delete_text("t", 0, 1).ok());
-  EXPECT_FALSE(d.format_text("t", 0, 1, Any::null()).ok());   // attributes must be an object
+  EXPECT_FALSE(d.format_text("t", 0, 1, Any::null()).ok());  // attributes must be an object
   EXPECT_EQ(d.text("t"), "");
 }
 

@@ -9,7 +9,9 @@ namespace {
 
 constexpr const char* kTypeNames[] = {"Array", "Map", "Text", "XmlElement", "XmlFragment", "XmlHook", "XmlText"};
 
-std::string id_string(Id id) { return std::to_string(id.client) + ":" + std::to_string(id.clock); }
+std::string id_string(Id id) {
+  return std::to_string(id.client) + ":" + std::to_string(id.clock);
+}
 
 std::string quoted(std::string_view s) {
   std::string out;

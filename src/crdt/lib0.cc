@@ -57,8 +57,14 @@ void Writer::write_var_string(std::string_view wtf8) {
   write_raw(utf8);
 }
 
-void Writer::write_f32(float v) { store_be(buf_, std::bit_cast<std::uint32_t>(v), 4); }
-void Writer::write_f64(double v) { store_be(buf_, std::bit_cast<std::uint64_t>(v), 8); }
-void Writer::write_i64(std::int64_t v) { store_be(buf_, static_cast<std::uint64_t>(v), 8); }
+void Writer::write_f32(float v) {
+  store_be(buf_, std::bit_cast<std::uint32_t>(v), 4);
+}
+void Writer::write_f64(double v) {
+  store_be(buf_, std::bit_cast<std::uint64_t>(v), 8);
+}
+void Writer::write_i64(std::int64_t v) {
+  store_be(buf_, static_cast<std::uint64_t>(v), 8);
+}
 
 }  // namespace quire::crdt

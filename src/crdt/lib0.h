@@ -145,8 +145,8 @@ class Writer {
     buf_.push_back(static_cast<std::uint8_t>(n));
   }
   void write_var_int(bool negative, std::uint64_t magnitude) {
-    buf_.push_back(static_cast<std::uint8_t>((magnitude > 0x3f ? 0x80 : 0) | (negative ? 0x40 : 0) |
-                                             (magnitude & 0x3f)));
+    buf_.push_back(
+        static_cast<std::uint8_t>((magnitude > 0x3f ? 0x80 : 0) | (negative ? 0x40 : 0) | (magnitude & 0x3f)));
     magnitude >>= 6;
     while (magnitude > 0) {
       buf_.push_back(static_cast<std::uint8_t>((magnitude > 0x7f ? 0x80 : 0) | (magnitude & 0x7f)));

@@ -6,7 +6,8 @@ namespace quire::crdt {
 namespace {
 
 TEST(Lib0, VarUintRoundTripsAndRejectsOverflow) {
-  for (std::uint64_t n : {std::uint64_t{0}, std::uint64_t{1}, std::uint64_t{127}, std::uint64_t{128}, std::uint64_t{300}, std::uint64_t{1} << 32, kMaxSafeInteger}) {
+  for (std::uint64_t n : {std::uint64_t{0}, std::uint64_t{1}, std::uint64_t{127}, std::uint64_t{128},
+                          std::uint64_t{300}, std::uint64_t{1} << 32, kMaxSafeInteger}) {
     Writer w;
     w.write_var_uint(n);
     Reader r(w.bytes());
@@ -47,8 +48,8 @@ TEST(Lib0, VarIntKeepsNegativeZero) {
 }
 
 TEST(Lib0, VarStringRejectsInvalidUtf8) {
-  for (const Bytes& bad : {Bytes{0x01, 0xff}, Bytes{0x02, 0xc0, 0x80}, Bytes{0x03, 0xed, 0xa0, 0x80},
-                           Bytes{0x05, 0x61}}) {
+  for (const Bytes& bad :
+       {Bytes{0x01, 0xff}, Bytes{0x02, 0xc0, 0x80}, Bytes{0x03, 0xed, 0xa0, 0x80}, Bytes{0x05, 0x61}}) {
     Reader r(bad);
     r.read_var_string();
     EXPECT_TRUE(r.failed());

@@ -130,7 +130,9 @@ class ReaderOrder {
     std::uint32_t item = 0;
   };
   struct IdHash {
-    std::size_t operator()(const Id& id) const { return std::hash<std::uint64_t>()(id.client * 0x9E3779B97F4A7C15ull ^ id.clock); }
+    std::size_t operator()(const Id& id) const {
+      return std::hash<std::uint64_t>()(id.client * 0x9E3779B97F4A7C15ull ^ id.clock);
+    }
   };
 
   // std heap functions keep the "largest" on top: largest = first in Yjs's order.
@@ -318,7 +320,8 @@ Result<Bytes> merge_impl(std::span<const ByteView> updates, const Limits& limits
 
   DeleteSet merged;
   for (std::size_t i = 0; i < decoders.size(); ++i) {
-    if (decoders[i].failed()) return malformed("merge: update " + std::to_string(i) + " is truncated, malformed or over the limits");
+    if (decoders[i].failed())
+      return malformed("merge: update " + std::to_string(i) + " is truncated, malformed or over the limits");
     DeleteSet ds;
     if (!detail::read_delete_set(decoders[i], ds)) {
       return malformed("merge: update " + std::to_string(i) + " has a truncated or malformed delete set");
@@ -450,8 +453,7 @@ Result<Bytes> encode_delete_set(const DeleteSet& ds, UpdateFormat format) {
 }
 
 Result<DecodedUpdate> decode_update(ByteView update, UpdateFormat format, const Limits& limits) {
-  return format == UpdateFormat::kV1 ? decode_impl<DecoderV1>(update, limits)
-                                     : decode_impl<DecoderV2>(update, limits);
+  return format == UpdateFormat::kV1 ? decode_impl<DecoderV1>(update, limits) : decode_impl<DecoderV2>(update, limits);
 }
 
 Result<Bytes> encode_update(const DecodedUpdate& update, UpdateFormat format) {

@@ -93,7 +93,7 @@ struct Block {
 // A fully decoded update. Views point into the decoded input, which must outlive it.
 struct DecodedUpdate {
   StringArena arena;
-  std::vector<Block> blocks;  // in wire order
+  std::vector<Block> blocks;              // in wire order
   std::vector<std::size_t> group_starts;  // index of the first block of each group (client run)
   DeleteSet delete_set;
 };

@@ -31,7 +31,10 @@ TEST(Update, DiffInsideASurrogatePairWritesAReplacementCharacter) {
   const Bytes u = hex("01010500040101740661f09f98806200");
   auto d = diff_update(u, hex("010502"));
   ASSERT_TRUE(d.ok());
-  EXPECT_EQ(to_hex(*d), "01010502840501" "04efbfbd62" "00");
+  EXPECT_EQ(to_hex(*d),
+            "01010502840501"
+            "04efbfbd62"
+            "00");
 }
 
 TEST(Update, MergeOfNothingIsTheEmptyUpdate) {
@@ -116,24 +119,30 @@ TEST(Hostile, V2RunLengthCannotInflatePastTheStructLimit) {
   // A v2 update whose single group claims 2^40 GC structs: the info and len
   // columns repeat forever, so only the limit stops it.
   Bytes u = {0x00, 0x00, 0x01, 0x01, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x01};
-  u.push_back(0x01);                                                  // rest: 1 group
+  u.push_back(0x01);                                                                    // rest: 1 group
   for (Bytes enc = {0x80, 0x80, 0x80, 0x80, 0x80, 0x20}; auto b : enc) u.push_back(b);  // 2^40 structs
-  u.push_back(0x00);                                                  // first clock
+  u.push_back(0x00);                                                                    // first clock
   auto d = decode_update(u, UpdateFormat::kV2, Limits{.max_structs = 1000, .max_depth = 64});
   ASSERT_FALSE(d.ok());
   EXPECT_EQ(d.error().domain, kCrdtDomain);
 }
 
 TEST(Hostile, CountsLargerThanTheInputAreRefused) {
-  EXPECT_FALSE(decode_update(hex("01ffffffff0f0100")).ok());           // 2^32 structs in a few bytes
-  EXPECT_FALSE(decode_update(hex("0001ffffffff0f")).ok());             // delete set client count
+  EXPECT_FALSE(decode_update(hex("01ffffffff0f0100")).ok());            // 2^32 structs in a few bytes
+  EXPECT_FALSE(decode_update(hex("0001ffffffff0f")).ok());              // delete set client count
   EXPECT_FALSE(decode_update(hex("0101010008010174ffffff0f00")).ok());  // ContentAny element count
-  EXPECT_FALSE(decode_update(hex("01010100000000")).ok());             // zero-length GC
-  EXPECT_FALSE(decode_update(hex("0101010015")).ok());                 // content ref 21
+  EXPECT_FALSE(decode_update(hex("01010100000000")).ok());              // zero-length GC
+  EXPECT_FALSE(decode_update(hex("0101010015")).ok());                  // content ref 21
   // Two groups of client 1 (Yjs writers never do this; readers disagree on it).
-  EXPECT_FALSE(decode_update(hex("02" "010100040101740161" "010105040101740162" "00")).ok());
+  EXPECT_FALSE(decode_update(hex("02"
+                                 "010100040101740161"
+                                 "010105040101740162"
+                                 "00"))
+                   .ok());
   // An item whose origin is its own client's future.
-  EXPECT_FALSE(decode_update(hex("0101010084010501610" "0")).ok());
+  EXPECT_FALSE(decode_update(hex("0101010084010501610"
+                                 "0"))
+                   .ok());
 }
 
 }  // namespace

@@ -14,7 +14,9 @@ inline int sequence_length(unsigned char b) {
   return 0;
 }
 
-inline bool is_continuation(unsigned char b) { return (b & 0xC0) == 0x80; }
+inline bool is_continuation(unsigned char b) {
+  return (b & 0xC0) == 0x80;
+}
 
 // Validates one sequence at s[i]; `allow_surrogates` selects WTF-8 over UTF-8.
 inline int validate_at(std::string_view s, std::size_t i, bool allow_surrogates) {
@@ -25,11 +27,11 @@ inline int validate_at(std::string_view s, std::size_t i, bool allow_surrogates)
   const auto b1 = static_cast<unsigned char>(s[i + 1]);
   if (!is_continuation(b1)) return 0;
   if (n == 3) {
-    if (b0 == 0xE0 && b1 < 0xA0) return 0;                       // overlong
+    if (b0 == 0xE0 && b1 < 0xA0) return 0;                        // overlong
     if (b0 == 0xED && b1 >= 0xA0 && !allow_surrogates) return 0;  // surrogate
     if (!is_continuation(static_cast<unsigned char>(s[i + 2]))) return 0;
   } else if (n == 4) {
-    if (b0 == 0xF0 && b1 < 0x90) return 0;  // overlong
+    if (b0 == 0xF0 && b1 < 0x90) return 0;   // overlong
     if (b0 == 0xF4 && b1 >= 0x90) return 0;  // > U+10FFFF
     if (!is_continuation(static_cast<unsigned char>(s[i + 2])) ||
         !is_continuation(static_cast<unsigned char>(s[i + 3])))
@@ -39,8 +41,7 @@ inline int validate_at(std::string_view s, std::size_t i, bool allow_surrogates)
 }
 
 inline bool is_surrogate_seq(std::string_view s, std::size_t i) {
-  return static_cast<unsigned char>(s[i]) == 0xED && i + 1 < s.size() &&
-         static_cast<unsigned char>(s[i + 1]) >= 0xA0;
+  return static_cast<unsigned char>(s[i]) == 0xED && i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) >= 0xA0;
 }
 
 }  // namespace

@@ -23,8 +23,12 @@ bool is_valid_utf8(std::string_view s);
 bool is_plain_utf8(std::string_view s);
 
 // The two UTF-16 halves of a supplementary code point (cp >= 0x10000).
-inline std::uint32_t high_surrogate(std::uint32_t cp) { return 0xD800 + ((cp - 0x10000) >> 10); }
-inline std::uint32_t low_surrogate(std::uint32_t cp) { return 0xDC00 + ((cp - 0x10000) & 0x3FF); }
+inline std::uint32_t high_surrogate(std::uint32_t cp) {
+  return 0xD800 + ((cp - 0x10000) >> 10);
+}
+inline std::uint32_t low_surrogate(std::uint32_t cp) {
+  return 0xDC00 + ((cp - 0x10000) & 0x3FF);
+}
 
 // Number of UTF-16 code units of a WTF-8 string.
 std::uint64_t utf16_length(std::string_view wtf8);

@@ -7,13 +7,17 @@ namespace {
 
 TEST(Utf, Utf16LengthCountsSurrogatePairsTwice) {
   EXPECT_EQ(utf16_length("abc"), 3u);
-  EXPECT_EQ(utf16_length("a\xF0\x9F\x98\x80" "b"), 4u);  // "a😀b"
+  EXPECT_EQ(utf16_length("a\xF0\x9F\x98\x80"
+                         "b"),
+            4u);  // "a😀b"
   EXPECT_EQ(utf16_length("\xC3\xA9"), 1u);
   EXPECT_EQ(utf16_length("\xED\xA0\x80"), 1u);  // lone surrogate
 }
 
 TEST(Utf, OffsetInsidePairIsReported) {
-  const std::string s = "a\xF0\x9F\x98\x80" "b";
+  const std::string s =
+      "a\xF0\x9F\x98\x80"
+      "b";
   bool inside = false;
   EXPECT_EQ(utf16_to_byte_offset(s, 1, inside), 1u);
   EXPECT_FALSE(inside);

@@ -14,8 +14,16 @@ namespace quire::crdt {
 namespace {
 
 constexpr const char* kTypeClass[] = {"YArray", "YMap", "YText", "YXmlElement", "YXmlFragment", "YXmlHook", "YXmlText"};
-constexpr const char* kContentClass[] = {"",           "ContentDeleted", "ContentJSON", "ContentBinary", "ContentString",
-                                         "ContentEmbed", "ContentFormat", "ContentType", "ContentAny",    "ContentDoc"};
+constexpr const char* kContentClass[] = {"",
+                                         "ContentDeleted",
+                                         "ContentJSON",
+                                         "ContentBinary",
+                                         "ContentString",
+                                         "ContentEmbed",
+                                         "ContentFormat",
+                                         "ContentType",
+                                         "ContentAny",
+                                         "ContentDoc"};
 
 const Any& vectors_json() {
   static const Any root = [] {
@@ -130,8 +138,8 @@ Any summarize_ds(const DeleteSet& ds) {
     e.object.emplace_back("client", Any::from_number(static_cast<double>(c.client)));
     Any ranges = Any::make(Any::Kind::kArray);
     for (const DeleteRange& r : c.ranges) {
-      ranges.array.push_back(array_of({Any::from_number(static_cast<double>(r.clock)),
-                                       Any::from_number(static_cast<double>(r.len))}));
+      ranges.array.push_back(
+          array_of({Any::from_number(static_cast<double>(r.clock)), Any::from_number(static_cast<double>(r.len))}));
     }
     e.object.emplace_back("ranges", ranges);
     out.array.push_back(e);
@@ -147,7 +155,8 @@ TEST(Vectors, EveryUpdateDecodesLikeYjsAndReencodesIdentically) {
       if (decoded == nullptr) continue;
       const std::string name = vec.get("name")->str + " / " + out.get("label")->str;
       SCOPED_TRACE(name);
-      const UpdateFormat fmt = out.get("label")->str.find("v2") != std::string::npos ? UpdateFormat::kV2 : UpdateFormat::kV1;
+      const UpdateFormat fmt =
+          out.get("label")->str.find("v2") != std::string::npos ? UpdateFormat::kV2 : UpdateFormat::kV1;
       const Bytes bytes = hex_bytes(out);
       auto update = decode_update(bytes, fmt);
       ASSERT_TRUE(update.ok()) << update.error().to_string();

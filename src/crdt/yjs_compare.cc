@@ -12,9 +12,9 @@
 // Prints one line per mismatch (at most 20) and a closing "N passed, N failed".
 #include <algorithm>
 #include <chrono>
-#include <limits>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -108,7 +108,8 @@ int compare_cases(const std::string& path) {
                   got.ok() ? to_hex(*got).c_str() : "-");
     }
   }
-  for (int op = 1; op <= 8; ++op) std::printf("%-18s %llu\n", kOpNames[op], static_cast<unsigned long long>(per_op[op]));
+  for (int op = 1; op <= 8; ++op)
+    std::printf("%-18s %llu\n", kOpNames[op], static_cast<unsigned long long>(per_op[op]));
   std::printf("%llu passed, %llu failed\n", static_cast<unsigned long long>(passed),
               static_cast<unsigned long long>(failed));
   return failed == 0 && passed > 0 ? 0 : 1;
@@ -215,7 +216,8 @@ std::string check_session(std::uint32_t flags, const std::vector<ByteView>& upda
     const RootKind kind = kind_from_name(k.second.str);
     const std::string want = compare_json(*expected.get("json")->get(k.first));
     const std::string have = compare_json(fresh.root_json(k.first, kind));
-    if (want != have) return "root '" + k.first + "' as " + k.second.str + ":\n  expected " + want + "\n  got      " + have;
+    if (want != have)
+      return "root '" + k.first + "' as " + k.second.str + ":\n  expected " + want + "\n  got      " + have;
     if (kind == RootKind::kText) {
       const std::string want_delta = compare_json(*expected.get("delta")->get(k.first));
       const std::string have_delta = compare_json(fresh.text_delta(k.first));
@@ -229,7 +231,8 @@ std::string check_session(std::uint32_t flags, const std::vector<ByteView>& upda
 
 // gen-edits.mjs tags values JSON cannot hold: {"$bigint":"…"}, {"$bytes":"hex"}, {"$undefined":true}.
 Any untag(const Any& v) {
-  if (v.kind == Any::Kind::kObject && v.object.size() == 1 && !v.object[0].first.empty() && v.object[0].first[0] == '$') {
+  if (v.kind == Any::Kind::kObject && v.object.size() == 1 && !v.object[0].first.empty() &&
+      v.object[0].first[0] == '$') {
     const std::string& tag = v.object[0].first;
     const Any& payload = v.object[0].second;
     if (tag == "$bigint") {
@@ -363,7 +366,8 @@ int compare_edits(const std::string& path, const std::string& out_path) {
         if (!parse_json(as_chars(op_json), op, 64)) {
           problem = "bad op json";
         } else if (auto r = run_edit(d, op); !r) {
-          problem = "op " + std::to_string(i) + " " + std::string(as_chars(op_json)) + " failed: " + r.error().to_string();
+          problem =
+              "op " + std::to_string(i) + " " + std::string(as_chars(op_json)) + " failed: " + r.error().to_string();
         } else {
           emitted = std::move(*r);
           if (std::equal(emitted.begin(), emitted.end(), expected_update.begin(), expected_update.end())) ++identical;
@@ -443,6 +447,7 @@ int main(int argc, char** argv) {
   if (argc == 4 && std::strcmp(argv[1], "trace") == 0) return compare_trace(argv[2], argv[3]);
   if (argc == 3 && std::strcmp(argv[1], "sessions") == 0) return compare_sessions(argv[2]);
   if (argc == 4 && std::strcmp(argv[1], "edits") == 0) return compare_edits(argv[2], argv[3]);
-  std::fprintf(stderr, "usage: crdt_yjs_compare cases FILE | trace UPDATES.bin MERGED.bin | sessions FILE | edits FILE OUT\n");
+  std::fprintf(stderr,
+               "usage: crdt_yjs_compare cases FILE | trace UPDATES.bin MERGED.bin | sessions FILE | edits FILE OUT\n");
   return 2;
 }
