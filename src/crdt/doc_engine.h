@@ -37,28 +37,13 @@ inline bool countable(ContentRef ref) {
 // ---- struct store (StructStore.js) -------------------------------------------
 
 // findIndexSS: the struct containing `clock`.
-inline std::size_t find_index(const std::vector<Item*>& structs, std::uint64_t clock) {
-  // Most lookups are for the newest struct (an item's origin is usually the
-  // last thing its author typed); otherwise guess by clock, as Yjs does, then
-  // binary search.
-  const std::size_t last = structs.size() - 1;
-  if (structs[last]->id.clock <= clock) return last;
-  std::size_t lo = 0;
-  std::size_t hi = last;  // structs[hi] starts after `clock`
-  const std::uint64_t end = structs[last]->end();
-  std::size_t mid =
-      static_cast<std::size_t>(static_cast<double>(clock) / static_cast<double>(end) * static_cast<double>(last));
-  while (lo < hi) {
-    if (mid < lo || mid >= hi) mid = lo + (hi - lo) / 2;
-    if (structs[mid]->id.clock <= clock) {
-      if (clock < structs[mid]->end()) return mid;
-      lo = mid + 1;
-    } else {
-      hi = mid;
-    }
-    mid = lo + (hi - lo) / 2;
-  }
-  return lo;
+inline std::size_t find_index(const ClientStructs& structs, std::uint64_t clock) {
+  // Most lookups are for the newest struct (an item's origin is usually the last
+  // thing its author typed); otherwise bisect the start clocks.
+  const auto& clocks = structs.clocks();
+  if (clocks.back() <= clock) return clocks.size() - 1;
+  const auto it = std::upper_bound(clocks.begin(), clocks.end(), clock);
+  return static_cast<std::size_t>(it - clocks.begin()) - 1;
 }
 
 inline Item* get_item(StructStore& store, Id id) {
@@ -206,11 +191,11 @@ class Engine {
   }
 
   // findIndexCleanStart
-  std::size_t find_index_clean_start(Transaction& txn, std::vector<Item*>& structs, std::uint64_t clock) {
+  std::size_t find_index_clean_start(Transaction& txn, ClientStructs& structs, std::uint64_t clock) {
     const std::size_t index = find_index(structs, clock);
     Item* s = structs[index];
     if (s->id.clock < clock && s->is_item()) {
-      structs.insert(structs.begin() + static_cast<std::ptrdiff_t>(index) + 1, split_item(txn, s, clock - s->id.clock));
+      structs.insert(index + 1, split_item(txn, s, clock - s->id.clock));
       return index + 1;
     }
     return index;
@@ -226,8 +211,7 @@ class Engine {
     const std::size_t index = find_index(structs, id.clock);
     Item* s = structs[index];
     if (id.clock != s->id.clock + s->length - 1 && !s->is_gc()) {
-      structs.insert(structs.begin() + static_cast<std::ptrdiff_t>(index) + 1,
-                     split_item(txn, s, id.clock - s->id.clock + 1));
+      structs.insert(index + 1, split_item(txn, s, id.clock - s->id.clock + 1));
     }
     return s;
   }
@@ -442,7 +426,7 @@ class Engine {
 
   // tryToMergeWithLefts: merges structs[pos] into its left neighbours while they
   // allow it; returns how many were merged away.
-  std::size_t try_merge_with_lefts(std::vector<Item*>& structs, std::size_t pos) {
+  std::size_t try_merge_with_lefts(ClientStructs& structs, std::size_t pos) {
     Item* right = structs[pos];
     Item* left = structs[pos - 1];
     std::size_t i = pos;
@@ -460,8 +444,7 @@ class Engine {
     }
     const std::size_t merged = pos - i;
     if (merged > 0) {
-      structs.erase(structs.begin() + static_cast<std::ptrdiff_t>(pos + 1 - merged),
-                    structs.begin() + static_cast<std::ptrdiff_t>(pos + 1));
+      structs.erase(pos + 1 - merged, pos + 1);
     }
     return merged;
   }
@@ -687,8 +670,7 @@ class Engine {
 
   // iterateStructs(transaction, structs, clockStart, len, f)
   template <class F>
-  void iterate_structs(Transaction& txn, std::vector<Item*>& structs, std::uint64_t clock_start, std::uint64_t len,
-                       F&& f) {
+  void iterate_structs(Transaction& txn, ClientStructs& structs, std::uint64_t clock_start, std::uint64_t len, F&& f) {
     if (len == 0) return;
     const std::uint64_t clock_end = clock_start + len;
     std::size_t index = find_index_clean_start(txn, structs, clock_start);
@@ -979,7 +961,7 @@ class Engine {
     DeleteSet unapplied;
     for (const auto& c : ds.clients()) {
       const std::uint64_t state = s_.store.state(c.client);
-      std::vector<Item*>* structs = s_.store.structs(c.client);
+      ClientStructs* structs = s_.store.structs(c.client);
       for (const DeleteRange& d : c.ranges) {
         const std::uint64_t clock = d.clock;
         const std::uint64_t end = d.clock + d.len;
@@ -988,8 +970,7 @@ class Engine {
           std::size_t index = find_index(*structs, clock);
           Item* s = (*structs)[index];
           if (!s->is_deleted() && s->id.clock < clock) {
-            structs->insert(structs->begin() + static_cast<std::ptrdiff_t>(index) + 1,
-                            split_item(txn, s, clock - s->id.clock));
+            structs->insert(index + 1, split_item(txn, s, clock - s->id.clock));
             ++index;
           }
           while (index < structs->size()) {
@@ -997,8 +978,7 @@ class Engine {
             if (s->id.clock >= end) break;
             if (!s->is_deleted()) {
               if (end < s->end()) {
-                structs->insert(structs->begin() + static_cast<std::ptrdiff_t>(index),
-                                split_item(txn, s, end - s->id.clock));
+                structs->insert(index, split_item(txn, s, end - s->id.clock));
               }
               delete_item(txn, *s);
             }

@@ -107,22 +107,57 @@ struct Type {
   }
 };
 
+// One client's structs, sorted by clock and gap-free, with their start clocks
+// kept beside them so lookups bisect a flat array instead of chasing pointers.
+class ClientStructs {
+ public:
+  [[nodiscard]] std::size_t size() const { return items_.size(); }
+  [[nodiscard]] bool empty() const { return items_.empty(); }
+  [[nodiscard]] Item* operator[](std::size_t i) const { return items_[i]; }
+  [[nodiscard]] Item* back() const { return items_.back(); }
+  [[nodiscard]] auto begin() const { return items_.begin(); }
+  [[nodiscard]] auto end() const { return items_.end(); }
+  [[nodiscard]] const std::vector<std::uint64_t>& clocks() const { return clocks_; }
+
+  void push_back(Item* item);
+  void insert(std::size_t pos, Item* item);
+  void erase(std::size_t first, std::size_t last);
+
+ private:
+  std::vector<Item*> items_;
+  std::vector<std::uint64_t> clocks_;
+};
+
+inline void ClientStructs::push_back(Item* item) {
+  items_.push_back(item);
+  clocks_.push_back(item->id.clock);
+}
+inline void ClientStructs::insert(std::size_t pos, Item* item) {
+  items_.insert(items_.begin() + static_cast<std::ptrdiff_t>(pos), item);
+  clocks_.insert(clocks_.begin() + static_cast<std::ptrdiff_t>(pos), item->id.clock);
+}
+inline void ClientStructs::erase(std::size_t first, std::size_t last) {
+  items_.erase(items_.begin() + static_cast<std::ptrdiff_t>(first), items_.begin() + static_cast<std::ptrdiff_t>(last));
+  clocks_.erase(clocks_.begin() + static_cast<std::ptrdiff_t>(first),
+                clocks_.begin() + static_cast<std::ptrdiff_t>(last));
+}
+
 // client → structs sorted by clock, gap-free from clock 0. Clients keep the order
 // in which they were first added (a JS Map).
 struct StructStore {
   std::vector<std::uint64_t> order;
-  std::unordered_map<std::uint64_t, std::vector<Item*>> clients;
+  std::unordered_map<std::uint64_t, ClientStructs> clients;
 
   [[nodiscard]] std::uint64_t state(std::uint64_t client) const {
     const auto it = clients.find(client);
     if (it == clients.end() || it->second.empty()) return 0;
     return it->second.back()->end();
   }
-  std::vector<Item*>* structs(std::uint64_t client) {
+  ClientStructs* structs(std::uint64_t client) {
     const auto it = clients.find(client);
     return it == clients.end() ? nullptr : &it->second;
   }
-  [[nodiscard]] const std::vector<Item*>* structs(std::uint64_t client) const {
+  [[nodiscard]] const ClientStructs* structs(std::uint64_t client) const {
     const auto it = clients.find(client);
     return it == clients.end() ? nullptr : &it->second;
   }
