@@ -70,6 +70,7 @@ soak: build
 bench: build
 	@$(RELEASE)/src/crdt/crdt_bench
 	@scripts/bench-merge.sh $(QUIRE)
+	@scripts/bench-engine.sh
 
 clean:
 	rm -rf build

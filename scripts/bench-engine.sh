@@ -15,7 +15,7 @@
 # Env: BENCH_RUNS         timed runs per measurement, median reported (default 5)
 #      BENCH_SLOW_MS      a peer whose first run exceeds this (default 10000 ms)...
 #      BENCH_SLOW_RUNS    ...runs this many times in all (default 3)
-#      BENCH_COPIES       documents kept alive for the peers' memory figure (default 8)
+#      BENCH_COPIES       documents kept alive for the peers' memory figure (default 10)
 #      BENCH_TIMEOUT      seconds allowed per process (default 600)
 #      BENCH_TASKS        subset of "apply replay load encode memory"
 #      BENCH_LIBS         subset of "quire yjs ywasm automerge dt"
@@ -31,7 +31,7 @@ traces=("$@")
 runs=${BENCH_RUNS:-5}
 slow_ms=${BENCH_SLOW_MS:-10000}
 slow_runs=${BENCH_SLOW_RUNS:-3}
-copies=${BENCH_COPIES:-8}
+copies=${BENCH_COPIES:-10}
 proc_timeout=${BENCH_TIMEOUT:-600}
 read -r -a tasks <<< "${BENCH_TASKS:-apply replay load encode memory}"
 read -r -a libs <<< "${BENCH_LIBS:-quire yjs ywasm automerge dt}"
@@ -113,19 +113,30 @@ run_quire() { # TASK TRACE
   elif grep -q 'unknown task' "$tmp/err"; then
     record quire "$task" "$trace" '{"unsupported":"crdt_doc_bench has no such task yet"}'
   elif [[ $task == replay && ! -f $traces_dir/editing-traces/$name.json.gz ]]; then
-    record quire "$task" "$trace" '{"unsupported":"no editing trace"}'
+    record quire "$task" "$trace" '{"skipped":"no editing trace"}'
   else
     record quire "$task" "$trace" "$(json_error "exit $rc: $(tail -n 3 "$tmp/err" | tr '\n' ' ')")"
   fi
 }
 
 run_peer() { # LIB TASK TRACE
-  local lib=$1 task=$2 trace=$3 rc=0 line
-  timeout "$proc_timeout" node --expose-gc "$bench_dir/bench.mjs" --lib "$lib" --trace "$trace" --task "$task" \
-    --runs "$runs" --traces "$traces_dir" --cache "$tmp/cache" --copies "$copies" \
-    --slow-ms "$slow_ms" --slow-runs "$slow_runs" > "$tmp/out" 2> "$tmp/err" || rc=$?
+  local lib=$1 task=$2 trace=$3 rc=0 line attempt crashed=
+  for attempt in 1 2; do
+    rc=0
+    timeout "$proc_timeout" node --expose-gc "$bench_dir/bench.mjs" --lib "$lib" --trace "$trace" --task "$task" \
+      --runs "$runs" --traces "$traces_dir" --cache "$tmp/cache" --copies "$copies" \
+      --slow-ms "$slow_ms" --slow-runs "$slow_runs" > "$tmp/out" 2> "$tmp/err" || rc=$?
+    # Killed by a signal (not by timeout): node itself crashed — V8 on this node
+    # aborts now and then with SIGTRAP in its deoptimizer while running Automerge.
+    # Keep the log and try once more.
+    ((rc > 128 && rc != 124)) || break
+    crashed="node crashed (exit $rc, $(grep -m1 -E 'Fatal|Check failed|error' "$tmp/err" | cut -c1-160 || true)); rerun"
+    cp "$tmp/err" "$tmp/crash-$lib-$task-$trace.log"
+    err "$lib $task $trace: $crashed"
+  done
   line=$(grep -m1 '^{' "$tmp/out" || true)
   if ((rc == 0)) && [[ -n $line ]]; then
+    [[ -z $crashed ]] || line=$(node -e 'const r=JSON.parse(process.argv[1]); r.retried=process.argv[2]; process.stdout.write(JSON.stringify(r))' "$line" "$crashed")
     record "$lib" "$task" "$trace" "$line"
   else
     ((rc == 124)) && echo "timed out after ${proc_timeout} s" >> "$tmp/err"
@@ -143,7 +154,7 @@ echo "- node $(node --version); yjs $(pkg yjs); ywasm $(pkg ywasm); @automerge/a
 echo "- Quire: $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- src 2>/dev/null || echo ' + uncommitted changes in src/'), $quire"
 echo "- command: scripts/bench-engine.sh${*:+ $*} (BENCH_RUNS=$runs BENCH_SLOW_MS=$slow_ms BENCH_SLOW_RUNS=$slow_runs BENCH_COPIES=$copies)"
 echo "- traces: $traces_dir"
-echo "- started: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+echo "- started: $(date -u '+%Y-%m-%d %H:%M:%S UTC'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 
 # ---- measurements -------------------------------------------------------------------
@@ -185,11 +196,15 @@ cat <<EOF
   so that the next runs of Yjs are up to 10× slower than in steady state. When the first run takes
   > $((slow_ms / 1000)) s the measurement has $slow_runs runs in all, the first included (marked n=$slow_runs).
 - Automerge and diamond-types cannot apply Yjs updates (apply: n/a). For load/encode/memory they use
-  a document built once with the library itself and saved in its own format (Automerge.save,
-  diamond-types Doc.toBytes): built from the replay source (friendsforever/clownschool: the _flat
-  trace, so a single-agent history, unlike the 2- and 3-client .yjs.bin Yjs loads); node_nodecc and
-  git-makefile have no editing trace, so their edits are recovered from the Yjs update stream
-  (each transaction's text delta as splice patches — one agent, same final text).
+  a document built once per run with the library itself and saved in its own format
+  (Automerge.save, diamond-types OpLog/Doc.toBytes): automerge-paper and seph-blog1 from the
+  replay; friendsforever and clownschool from the concurrent trace as a concurrent history (one
+  actor/agent per trace agent, each txn made at its parents' version: Automerge changeAt,
+  diamond-types OpLog ins/del with parents), i.e. the same 2-/3-agent history as the .yjs.bin;
+  node_nodecc and git-makefile have no editing trace, so their edits are recovered from the Yjs
+  update stream (each transaction's text delta as splice patches — a single-agent linearisation
+  with the same final text, so those documents carry less concurrency metadata than the
+  192-/358-client .yjs.bin).
 - Memory:
   - Quire: glibc mallinfo2() in-use bytes (uordblks) after loading one document minus before —
     exact heap bytes including malloc chunk headers.
@@ -202,6 +217,7 @@ cat <<EOF
     2nd..${copies}th document is subtracted by the differencing only approximately).
     process.memoryUsage().arrayBuffers does not include wasm memory in this node, so it is not used.
   - Ratio = held bytes / that library's own encoded document size (shown in each cell).
-- Total wall time of the measurements: ${elapsed} s.
+- Total wall time of the measurements: ${elapsed} s; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)
+  (a load above the core count means other work shared the CPUs during the run).
 EOF
 exit "$rc"

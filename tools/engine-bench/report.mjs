@@ -120,18 +120,23 @@ for (const [task, title] of TASKS) {
     extra.push('friendsforever/clownschool are replayed from their `_flat` (sequential) variants; Quire is given the `_flat` name too.');
     extra.push('diamond-types has no transactions: each patch is one `ins`/`del` call.');
   }
-  if (task === 'load' || task === 'encode' || task === 'memory') {
-    const sz = traces.map((t) => {
-      const parts = ['yjs', 'automerge', 'dt'].map((l) => {
-        const r = get(l, task, t);
-        if (!ok(r)) return null;
-        const n = r.bytes ?? r.encoded_bytes;
-        return `${l === 'yjs' ? 'Yjs/ywasm/Quire' : l === 'dt' ? 'diamond-types' : 'Automerge'} ${bytes(n)}${l !== 'yjs' && r.source ? ` [${r.source}]` : ''}`;
-      });
-      return `${t}: ${parts.filter(Boolean).join(', ')}`;
-    });
-    if (task !== 'memory') extra.push(`document sizes — ${sz.join('; ')}.`);
+  if (task === 'load') {
+    // The documents loaded, encoded and measured in (c)–(e).
+    console.log('Documents loaded (each library\'s own full-state encoding):\n');
+    console.log('| trace | Yjs / ywasm / Quire (.yjs.bin) | Automerge (save) | diamond-types (toBytes) | Automerge / diamond-types history |');
+    console.log('|---|---:|---:|---:|---|');
+    for (const t of traces) {
+      const size = (l) => {
+        const r = get(l, 'load', t) ?? get(l, 'memory', t);
+        return ok(r) ? bytes(r.bytes ?? r.encoded_bytes) : '—';
+      };
+      const src = ['automerge', 'dt'].map((l) => get(l, 'load', t)).find(ok)?.source ?? '—';
+      console.log(`| ${t} | ${size('yjs')} | ${size('automerge')} | ${size('dt')} | ${src} |`);
+    }
+    console.log();
   }
+  if (task === 'encode') extra.push('the documents are those of (c); each library encodes its own format.');
+  if (task === 'memory') extra.push('cells: bytes held by one loaded document (that size ÷ the library\'s own encoded size of it); "÷ Quire": the peer\'s bytes divided by Quire\'s.');
   if (task === 'encode') {
     const same = traces.filter((t) => get('ywasm', 'encode', t)?.same_bytes_as_yjs === false);
     if (same.length) extra.push(`ywasm's encoding differs byte-wise from the .yjs.bin it loaded on: ${same.join(', ')}.`);
@@ -146,6 +151,9 @@ for (const [task, title] of TASKS) {
   if (extra.length) console.log();
 }
 
+for (const [key, r] of results) {
+  if (r.retried) notes.push(`${key.replaceAll('/', ' ')}: ${r.retried} — the figure is from the second process`);
+}
 if (notes.length) {
   console.log('### Problems\n');
   for (const n of notes) console.log(`- ${n}`);
