@@ -51,24 +51,16 @@ inline Item* get_item(StructStore& store, Id id) {
   return structs[find_index(structs, id.clock)];
 }
 
-inline void add_struct(StructStore& store, Item* s) {
+inline void add_struct(Transaction& txn, StructStore& store, Item* s) {
   auto [it, inserted] = store.clients.try_emplace(s->id.client);
   if (inserted) store.order.push_back(s->id.client);
+  if (!txn.grown.contains(s->id.client)) txn.grown[s->id.client] = it->second.empty() ? 0 : it->second.back()->end();
   it->second.push_back(s);
-}
-
-inline OrderedState state_vector_of(const StructStore& store) {
-  OrderedState sv;
-  for (std::uint64_t client : store.order) {
-    const auto& structs = store.clients.at(client);
-    if (!structs.empty()) sv.set(client, structs.back()->end());
-  }
-  return sv;
 }
 
 inline void add_changed_type(Transaction& txn, Type* type) {
   const Item* item = type->item;
-  if (item == nullptr || (item->id.clock < txn.before_state.get(item->id.client) && !item->deleted)) {
+  if (item == nullptr || (item->id.clock < txn.before(item->id.client) && !item->deleted)) {
     txn.changed[type] = true;
   }
 }
@@ -148,14 +140,14 @@ class Engine {
     for (Item* child = type->start; child != nullptr; child = child->right) {
       if (!child->deleted) {
         delete_item(txn, *child);
-      } else if (child->id.clock < txn.before_state.get(child->id.client)) {
+      } else if (child->id.clock < txn.before(child->id.client)) {
         txn.merge_structs.push_back(child);
       }
     }
     for (const auto& [key, tail] : type->map) {
       if (!tail->deleted) {
         delete_item(txn, *tail);
-      } else if (tail->id.clock < txn.before_state.get(tail->id.client)) {
+      } else if (tail->id.clock < txn.before(tail->id.client)) {
         txn.merge_structs.push_back(tail);
       }
     }
@@ -282,7 +274,7 @@ class Engine {
       item.text.clear();
       item.values.clear();
       item.type.reset();
-      add_struct(s_.store, &item);
+      add_struct(txn, s_.store, &item);
       return;
     }
     Type* parent = item.parent;
@@ -346,7 +338,7 @@ class Engine {
       if (item.left != nullptr) delete_item(txn, *item.left);  // the previous value is overwritten
     }
     if (item.parent_sub == nullptr && item.countable && !item.deleted) parent->length += item.length;
-    add_struct(s_.store, &item);
+    add_struct(txn, s_.store, &item);
     integrate_content(txn, item);
     add_changed_type(txn, parent);
     if ((parent->item != nullptr && parent->item->deleted) || (item.parent_sub != nullptr && item.right != nullptr)) {
@@ -490,7 +482,7 @@ class Engine {
         txn = std::move(s_.spare_transactions.back());
         s_.spare_transactions.pop_back();
       }
-      txn->before_state = state_vector_of(s_.store);
+      txn->store = &s_.store;
       txn->local = local;
       s_.txn = txn.get();
       s_.cleanups.push_back(std::move(txn));
@@ -521,18 +513,14 @@ class Engine {
   // writeUpdateMessageFromTransaction: the structs added since the transaction
   // began and what it deleted; nullopt when it changed nothing.
   std::optional<Bytes> transaction_update(const Transaction& txn) const {
-    bool changed = !txn.delete_set.empty();
-    for (const auto& [client, clock] : txn.after_state.entries()) {
-      if (txn.before_state.get(client) != clock) changed = true;
-    }
-    if (!changed) return std::nullopt;
+    if (txn.delete_set.empty() && txn.grown.empty()) return std::nullopt;
     StateVector before;
-    for (const auto& [client, clock] : txn.before_state.entries()) before.set(client, clock);
-    return write_structs_and_ds<EncoderV1>(before, txn.delete_set);
+    for (const auto& [client, clock] : txn.grown.entries()) before.set(client, clock);
+    return write_structs_and_ds<EncoderV1>(before, txn.delete_set, /*only_target=*/true);
   }
 
   static void reset(Transaction& txn) {
-    txn.after_state = {};
+    txn.grown = {};
     txn.delete_set = {};
     txn.merge_structs.clear();
     txn.changed = {};
@@ -541,7 +529,6 @@ class Engine {
 
   void cleanup(Transaction& txn) {
     txn.delete_set.sort_and_merge();
-    txn.after_state = state_vector_of(s_.store);
     // Observers: only YText's matters to the document — after a remote change to a
     // text that ever held formatting, Yjs cleans up formatting markers.
     for (const auto& [type, unused] : txn.changed.entries()) {
@@ -552,9 +539,7 @@ class Engine {
     if (txn.need_formatting_cleanup) cleanup_text_after_transaction(txn);
     if (s_.gc) try_gc_delete_set(txn.delete_set);
     try_merge_delete_set(txn.delete_set);
-    for (const auto& [client, clock] : txn.after_state.entries()) {
-      const std::uint64_t before = txn.before_state.get(client);
-      if (before == clock) continue;
+    for (const auto& [client, before] : txn.grown.entries()) {
       auto& structs = *s_.store.structs(client);
       const std::size_t first = std::max<std::size_t>(find_index(structs, before), 1);
       for (std::size_t i = structs.size() - 1; i >= first;) {
@@ -571,7 +556,7 @@ class Engine {
       if (pos > 0) try_merge_with_lefts(structs, pos);
     }
     // Another peer uses our client id: take a fresh one, as Yjs does.
-    if (!txn.local && txn.after_state.get(s_.client_id) != txn.before_state.get(s_.client_id)) {
+    if (!txn.local && txn.grown.contains(s_.client_id)) {
       s_.client_id = random_client_id();
     }
     if (s_.on_update) {
@@ -689,9 +674,8 @@ class Engine {
     auto add_full = [&](Type* t) {
       if (std::find(full.begin(), full.end(), t) == full.end()) full.push_back(t);
     };
-    for (const auto& [client, after] : txn.after_state.entries()) {
-      const std::uint64_t clock = txn.before_state.get(client);
-      if (after == clock) continue;
+    for (const auto& [client, clock] : txn.grown.entries()) {
+      const std::uint64_t after = s_.store.state(client);
       // Yjs passes the after clock as the length, which reaches to the end.
       iterate_structs(txn, *s_.store.structs(client), clock, after, [&](Item* s) {
         if (!s->is_deleted() && s->ref == ContentRef::kFormat) add_full(s->parent);
@@ -903,7 +887,7 @@ class Engine {
         s.id.clock += offset;
         s.length -= offset;
       }
-      add_struct(s_.store, &s);
+      add_struct(txn, s_.store, &s);
       return;
     }
     integrate(txn, s, offset);
@@ -1088,12 +1072,13 @@ class Engine {
 
   // writeClientsStructs(encoder, store, target) followed by `ds`.
   template <class Enc>
-  Bytes write_structs_and_ds(const StateVector& target, const DeleteSet& ds) const {
+  Bytes write_structs_and_ds(const StateVector& target, const DeleteSet& ds, bool only_target = false) const {
     std::vector<std::pair<std::uint64_t, std::uint64_t>> starts;
     for (const auto& [client, clock] : target.entries()) {
       if (s_.store.state(client) > clock) starts.emplace_back(client, clock);
     }
     for (std::uint64_t client : s_.store.order) {
+      if (only_target) break;
       if (target.entries().count(client) == 0 && !s_.store.clients.at(client).empty()) starts.emplace_back(client, 0);
     }
     std::sort(starts.begin(), starts.end(), [](const auto& a, const auto& b) { return a.first > b.first; });

@@ -299,8 +299,17 @@ inline void update_attributes(Attributes& a, const Item& format) {
 }
 
 struct Transaction {
-  OrderedState before_state;
-  OrderedState after_state;
+  // The state vector the transaction began with, kept lazily: the clients it
+  // added structs to, with their clock before. Every other client's clock is
+  // still the store's. (Yjs copies the whole state vector per transaction;
+  // with hundreds of clients that copy dominated applying small updates.)
+  SmallMap<std::uint64_t, std::uint64_t> grown;
+  const StructStore* store = nullptr;
+  [[nodiscard]] std::uint64_t before(std::uint64_t client) const {
+    const std::uint64_t* c = grown.find(client);
+    return c != nullptr ? *c : store->state(client);
+  }
+
   DeleteSet delete_set;
   std::vector<Item*> merge_structs;
   SmallMap<Type*, bool> changed;  // types to notify, in first-change order
