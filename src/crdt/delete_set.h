@@ -34,6 +34,11 @@ class DeleteSet {
   void add(std::uint64_t client, DeleteRange range);
   // Appends every range of `other`, client by client.
   void append(const DeleteSet& other);
+  void clear() {
+    clients_.clear();
+    index_.reset();
+  }
+
   // Yjs `sortAndMergeDeleteSet`: per client, sort by clock and coalesce
   // overlapping and touching ranges.
   void sort_and_merge();

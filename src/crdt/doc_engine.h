@@ -520,10 +520,10 @@ class Engine {
   }
 
   static void reset(Transaction& txn) {
-    txn.grown = {};
-    txn.delete_set = {};
+    txn.grown.clear();
+    txn.delete_set.clear();
     txn.merge_structs.clear();
-    txn.changed = {};
+    txn.changed.clear();
     txn.need_formatting_cleanup = false;
   }
 

@@ -200,6 +200,10 @@ class SmallMap {
   }
   [[nodiscard]] std::size_t size() const { return entries_.size(); }
   [[nodiscard]] bool empty() const { return entries_.empty(); }
+  void clear() {  // keeps the entries' capacity
+    entries_.clear();
+    index_.reset();
+  }
   [[nodiscard]] const std::vector<std::pair<K, V>>& entries() const { return entries_; }
   std::vector<std::pair<K, V>>& entries() { return entries_; }
 
