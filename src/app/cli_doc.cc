@@ -30,11 +30,13 @@ void print_doc_usage() {
       "  quire doc apply [--framed FILE]... [FILE]...      the document's state as one update (v1, --to v2)\n"
       "  quire doc text --name NAME [--framed FILE]... [FILE]...   the Text root NAME as plain text\n"
       "  quire doc json [--framed FILE]... [FILE]...       every root as JSON, as Yjs's toJSON prints it\n"
+      "  quire doc prosemirror --name NAME [--framed FILE]... [FILE]...   the XmlFragment NAME as ProseMirror\n"
+      "                                                    JSON (y-prosemirror's yXmlFragmentToProsemirrorJSON)\n"
       "options: --format v1|v2 (input), --no-gc (keep deleted content)\n");
 }
 
 int run_doc(const std::vector<std::string>& args) {
-  if (args.empty()) return usage("doc needs a verb: apply, text or json");
+  if (args.empty()) return usage("doc needs a verb: apply, text, json or prosemirror");
   const std::string& verb = args[0];
   Options o;
   if (const int rc = parse_options(args, 1, o); rc >= 0) return rc;
@@ -54,6 +56,16 @@ int run_doc(const std::vector<std::string>& args) {
     if (const int rc = build_doc(o, doc); rc >= 0) return rc;
     std::string json;
     crdt::stringify_json(doc.to_json(), json);
+    json += '\n';
+    return write_stdout(as_bytes(json)) ? kExitOk : fail("cannot write to stdout");
+  }
+  if (verb == "prosemirror") {
+    if (o.name.empty()) return usage("doc prosemirror needs --name NAME");
+    if (const int rc = build_doc(o, doc); rc >= 0) return rc;
+    const auto pm = doc.prosemirror_json(o.name);
+    if (!pm.ok()) return fail(pm.error().message);
+    std::string json;
+    crdt::stringify_json(*pm, json);
     json += '\n';
     return write_stdout(as_bytes(json)) ? kExitOk : fail("cannot write to stdout");
   }

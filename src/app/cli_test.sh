@@ -69,6 +69,14 @@ if cmp -s "$tmp/cs.v1" "$traces/clownschool.yjs.bin"; then ok; else bad "doc app
 json=$("$quire" doc json "$tmp/abc.bin")
 expect_eq "doc json" "$json" '{"t":"abc"}'
 head -c 7 "$tmp/abc.bin" > "$tmp/trunc0.bin"
+# A y-prosemirror paragraph (Yjs 13.6.33 bytes) as ProseMirror JSON, and an XmlHook refused.
+unhex 0107040007010b70726f73656d6972726f720309706172616772617068280004000974657874416c69676e0177046c6566740700040006040004020648656c6c6f2086040804626f6c64027b7d84040905776f726c6486040e04626f6c64046e756c6c00 "$tmp/pm.bin"
+pm=$("$quire" doc prosemirror --name prosemirror "$tmp/pm.bin")
+expect_eq "doc prosemirror" "$pm" '{"type":"doc","content":[{"type":"paragraph","attrs":{"textAlign":"left"},"content":[{"type":"text","text":"Hello "},{"type":"text","text":"world","marks":[{"type":"bold","attrs":{}}]}]}]}'
+unhex 01010800070102706d0504686f6f6b00 "$tmp/hook.bin"
+"$quire" doc prosemirror --name pm "$tmp/hook.bin" > /dev/null 2> "$tmp/err"
+rc=$?
+if [[ $rc -eq 1 ]] && grep -q '^quire: prosemirror: ' "$tmp/err"; then ok; else bad "doc prosemirror of a hook: rc=$rc $(cat "$tmp/err")"; fi
 "$quire" doc json "$tmp/trunc0.bin" > /dev/null 2> "$tmp/err"
 rc=$?
 if [[ $rc -eq 1 ]] && grep -q '^quire: update 0: ' "$tmp/err"; then ok; else bad "doc json of bad input: rc=$rc $(cat "$tmp/err")"; fi
@@ -89,7 +97,7 @@ done
 
 # usage errors exit 2
 for args in "" "update" "update frobnicate x" "update convert $tmp/abc.bin" "update diff $tmp/abc.bin" "nope" \
-            "doc" "doc text $tmp/abc.bin" "doc frob $tmp/abc.bin"; do
+            "doc" "doc text $tmp/abc.bin" "doc prosemirror $tmp/abc.bin" "doc frob $tmp/abc.bin"; do
   # shellcheck disable=SC2086
   "$quire" $args > /dev/null 2>&1
   rc=$?

@@ -16,7 +16,7 @@ void print_usage() {
       "\n"
       "commands:\n"
       "  update    work with Yjs updates (merge, diff, state-vector, inspect, convert)\n"
-      "  doc       build a document from updates (apply, text, json)\n"
+      "  doc       build a document from updates (apply, text, json, prosemirror)\n"
       "  version   print the version\n"
       "  help      show this help\n"
       "\n");

@@ -103,6 +103,14 @@ class Doc {
   // One root read as `kind` (Yjs's getText/getMap/getArray/getXmlFragment(name).toJSON();
   // an unknown root reads as that kind's empty value).
   [[nodiscard]] Any root_json(std::string_view name, RootKind kind) const;
+  // The XmlFragment root `fragment` as ProseMirror JSON, exactly as y-prosemirror
+  // 1.3.7's yXmlFragmentToProsemirrorJSON builds it: {"type":"doc","content":[…]}
+  // with elements as {type, attrs?, content?} and XmlText as text nodes with
+  // marks (hashed mark names "bold--AbCd1234" read as "bold"); nested types in
+  // attributes or text print their toJSON(), as JSON.stringify does. Content that
+  // function throws on — an XmlHook or a non-XML child, an undefined mark value —
+  // is an error here.
+  [[nodiscard]] Result<Any> prosemirror_json(std::string_view fragment) const;
 
   [[nodiscard]] std::uint64_t client_id() const;
 

@@ -343,6 +343,91 @@ RootKind infer_kind(const Type& t) {
   return RootKind::kUnknown;
 }
 
+// y-prosemirror's yattr2markname: /(.*)(--[a-zA-Z0-9+/=]{8})$/.exec(name)?.[1] ?? name.
+// `.` stops at line terminators, so the match starts after the last one.
+std::string mark_name(const std::string& name) {
+  constexpr std::size_t kSuffix = 10;
+  if (name.size() < kSuffix || name.compare(name.size() - kSuffix, 2, "--") != 0) return name;
+  for (std::size_t i = name.size() - 8; i < name.size(); ++i) {
+    const char c = name[i];
+    const bool ok =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '+' || c == '/' || c == '=';
+    if (!ok) return name;
+  }
+  const std::size_t end = name.size() - kSuffix;
+  std::size_t start = 0;
+  for (std::size_t i = 0; i < end; ++i) {
+    if (name[i] == '\n' || name[i] == '\r') {
+      start = i + 1;
+    } else if (name.compare(i, 3, "\xE2\x80\xA8") == 0 || name.compare(i, 3, "\xE2\x80\xA9") == 0) {
+      start = i + 3;
+    }
+  }
+  return name.substr(start, end - start);
+}
+
+Error prosemirror_error(std::string message) {
+  return Error{kCrdtDomain, static_cast<int>(CrdtErrc::kMalformed), "prosemirror: " + std::move(message)};
+}
+
+// serialize() of yXmlFragmentToProsemirrorJSON: an element's node, or an XmlText's array of text nodes.
+Result<Any> prosemirror_node(const Type& t) {
+  if (t.type_ref == 6) {  // XmlText
+    // Embedded types reach JSON.stringify, which prints their toJSON(): text_delta
+    // already holds them so.
+    Any delta = text_delta(t);
+    for (Any& op : delta.array) {
+      Any* insert = nullptr;
+      Any* attributes = nullptr;
+      for (AnyMember& m : op.object) (m.first == "insert" ? insert : attributes) = &m.second;
+      Any text = Any::make(Any::Kind::kObject);
+      text.object.emplace_back("type", Any::from_string("text"));
+      text.object.emplace_back("text", std::move(*insert));
+      if (attributes != nullptr) {
+        Any marks = Any::make(Any::Kind::kArray);
+        for (AnyMember& a : attributes->object) {
+          // Object.keys(attrs) throws on undefined (null formats never reach the delta).
+          if (a.second.kind == Any::Kind::kUndefined) return prosemirror_error("mark '" + a.first + "' is undefined");
+          Any mark = Any::make(Any::Kind::kObject);
+          mark.object.emplace_back("type", Any::from_string(mark_name(a.first)));
+          mark.object.emplace_back("attrs", std::move(a.second));
+          marks.array.push_back(std::move(mark));
+        }
+        text.object.emplace_back("marks", std::move(marks));
+      }
+      op = std::move(text);
+    }
+    return delta;
+  }
+  if (t.type_ref != 3) return prosemirror_error("'" + t.name + "' is not an XmlElement or XmlText");
+  Any node = Any::make(Any::Kind::kObject);
+  node.object.emplace_back("type", Any::from_string(t.name));
+  Any attrs = Any::make(Any::Kind::kObject);
+  for (const auto& [key, item] : t.map) {
+    if (item->deleted) continue;
+    attrs.object.emplace_back(*key, content_value(*item, item->length - 1));
+  }
+  normalize_object(attrs.object);
+  if (!attrs.object.empty()) node.object.emplace_back("attrs", std::move(attrs));
+  Any content = Any::make(Any::Kind::kArray);
+  for (const Item* n = t.start; n != nullptr; n = n->right) {
+    if (n->deleted || !n->countable) continue;
+    if (n->ref != ContentRef::kType) return prosemirror_error("element '" + t.name + "' holds a non-XML value");
+    auto child = prosemirror_node(*n->type);
+    if (!child.ok()) return child.error();
+    if (child->kind == Any::Kind::kArray) {  // children.map(serialize).flat()
+      for (Any& c : child->array) content.array.push_back(std::move(c));
+    } else {
+      content.array.push_back(std::move(*child));
+    }
+  }
+  // `content` is set when the element has children, even if they flatten to nothing.
+  bool has_children = false;
+  for (const Item* n = t.start; n != nullptr && !has_children; n = n->right) has_children = !n->deleted && n->countable;
+  if (has_children) node.object.emplace_back("content", std::move(content));
+  return node;
+}
+
 }  // namespace
 
 RootKind Doc::root_kind(std::string_view name) const {
@@ -365,6 +450,24 @@ Any Doc::root_json(std::string_view name, RootKind kind) const {
   if (it != s_->share_index.end()) return type_json(*it->second, kind);
   const Type empty;
   return type_json(empty, kind);
+}
+
+Result<Any> Doc::prosemirror_json(std::string_view fragment) const {
+  Any content = Any::make(Any::Kind::kArray);
+  const auto it = s_->share_index.find(std::string(fragment));
+  if (it != s_->share_index.end()) {
+    for (const Item* n = it->second->start; n != nullptr; n = n->right) {
+      if (n->deleted || !n->countable) continue;
+      if (n->ref != ContentRef::kType) return prosemirror_error("the fragment holds a non-XML value");
+      auto node = prosemirror_node(*n->type);  // top level: not flattened
+      if (!node.ok()) return node.error();
+      content.array.push_back(std::move(*node));
+    }
+  }
+  Any doc = Any::make(Any::Kind::kObject);
+  doc.object.emplace_back("type", Any::from_string("doc"));
+  doc.object.emplace_back("content", std::move(content));
+  return doc;
 }
 
 Any Doc::to_json() const {

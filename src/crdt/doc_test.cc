@@ -50,6 +50,44 @@ TEST(Doc, ReadsFormattingAndXml) {
             R"({"prosemirror":"<paragraph textAlign=\"left\">Hello <bold>world</bold></paragraph>"})");
 }
 
+// Bytes and expected JSON from Yjs 13.6.33 + y-prosemirror 1.3.7: a heading whose
+// text carries marks named as y-prosemirror hashes overlapping marks
+// ("bold--AbCd1234"), one with a line break before the hash, one too short to be a hash.
+TEST(Doc, ReadsXmlAsProseMirrorJson) {
+  Doc d;
+  ASSERT_TRUE(d.apply_update(hex("010a0700070102706d030768656164696e670700070006060007010e626f6c642d2d416243643132"
+                                 "333404747275658607020d610a622d2d6162632b2f3d31320c7b2268726566223a2278227d8607"
+                                 "0309656d2d2d73686f7274032273228407040248698607060e626f6c642d2d4162436431323334"
+                                 "046e756c6c8607070d610a622d2d6162632b2f3d3132046e756c6c86070809656d2d2d73686f72"
+                                 "74046e756c6c28000700056c6576656c017d0200"))
+                  .ok());
+  const auto pm = d.prosemirror_json("pm");
+  ASSERT_TRUE(pm.ok()) << pm.error().message;
+  EXPECT_EQ(json(*pm),
+            R"({"type":"doc","content":[{"type":"heading","attrs":{"level":2},"content":[{"type":"text","text":"Hi",)"
+            R"("marks":[{"type":"bold","attrs":true},{"type":"b","attrs":{"href":"x"}},)"
+            R"({"type":"em--short","attrs":"s"}]}]}]})");
+  const auto missing = d.prosemirror_json("absent");
+  ASSERT_TRUE(missing.ok());
+  EXPECT_EQ(json(*missing), R"({"type":"doc","content":[]})");
+
+  // Nested types print as their toJSON() (JSON.stringify calls it): a Y.Map as an
+  // attribute, a Y.Text embedded in a top-level XmlText (kept as a nested array).
+  Doc n;
+  ASSERT_TRUE(n.apply_update(hex("01080900070102706d03017827000900016b0128000901016e017d0187090006060009030169047472"
+                                 "7565870904020400090501618609050169046e756c6c00"))
+                  .ok());
+  const auto nested = n.prosemirror_json("pm");
+  ASSERT_TRUE(nested.ok()) << nested.error().message;
+  EXPECT_EQ(json(*nested), R"({"type":"doc","content":[{"type":"x","attrs":{"k":{"n":1}}},)"
+                           R"([{"type":"text","text":"a","marks":[{"type":"i","attrs":true}]}]]})");
+
+  // y-prosemirror throws on an XmlHook; Quire refuses it with an error.
+  Doc h;
+  ASSERT_TRUE(h.apply_update(hex("01010800070102706d0504686f6f6b00")).ok());
+  EXPECT_FALSE(h.prosemirror_json("pm").ok());
+}
+
 TEST(Doc, ConcurrentInsertsConvergeInEitherOrder) {
   const Bytes u1 =
       hex("01010100040101740141"

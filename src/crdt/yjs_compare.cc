@@ -5,6 +5,7 @@
 //   crdt_yjs_compare trace UPDATES MERGED  merge of a framed trace vs Yjs's merge
 //   crdt_yjs_compare sessions FILE         a gen-sessions.mjs file: each receiver's update
 //                                          stream applied to a Doc vs Yjs's receiver
+//                                          (state, SV, JSON, deltas, ProseMirror JSON)
 //   crdt_yjs_compare edits FILE OUT        a gen-edits.mjs file: local edits through the Doc
 //                                          API; writes Quire's updates to OUT for
 //                                          check-edits.mjs, compares content here
@@ -166,6 +167,11 @@ RootKind kind_from_name(const std::string& k) {
   return RootKind::kUnknown;
 }
 
+// XmlFragment roots read as ProseMirror JSON: equal to y-prosemirror's, or
+// refused where y-prosemirror throws (counted for the summary line).
+std::uint64_t g_prosemirror_ok = 0;
+std::uint64_t g_prosemirror_errors = 0;
+
 // Returns an empty string when the session matches, else what differs.
 std::string check_session(std::uint32_t flags, const std::vector<ByteView>& updates, ByteView state, ByteView sv,
                           ByteView json_bytes) {
@@ -223,6 +229,21 @@ std::string check_session(std::uint32_t flags, const std::vector<ByteView>& upda
       const std::string have_delta = compare_json(fresh.text_delta(k.first));
       if (want_delta != have_delta) {
         return "delta of '" + k.first + "':\n  expected " + want_delta + "\n  got      " + have_delta;
+      }
+    }
+    if (kind == RootKind::kXmlFragment) {
+      const Any* want_pm = expected.get("prosemirror")->get(k.first);
+      const auto have_pm = fresh.prosemirror_json(k.first);
+      if (want_pm->kind == Any::Kind::kNull) {
+        if (have_pm.ok()) return "prosemirror of '" + k.first + "': y-prosemirror throws, Quire printed it";
+        ++g_prosemirror_errors;
+      } else if (!have_pm.ok()) {
+        return "prosemirror of '" + k.first + "': " + have_pm.error().message;
+      } else if (compare_json(*want_pm) != compare_json(*have_pm)) {
+        return "prosemirror of '" + k.first + "':\n  expected " + compare_json(*want_pm) + "\n  got      " +
+               compare_json(*have_pm);
+      } else {
+        ++g_prosemirror_ok;
       }
     }
   }
@@ -435,6 +456,8 @@ int compare_sessions(const std::string& path) {
   }
   const auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   std::printf("%llu updates applied in %.0f ms\n", static_cast<unsigned long long>(updates_total), ms);
+  std::printf("prosemirror: %llu fragments equal to y-prosemirror's, %llu refused as y-prosemirror throws\n",
+              static_cast<unsigned long long>(g_prosemirror_ok), static_cast<unsigned long long>(g_prosemirror_errors));
   std::printf("%llu passed, %llu failed\n", static_cast<unsigned long long>(passed),
               static_cast<unsigned long long>(failed));
   return failed == 0 && passed > 0 ? 0 : 1;

@@ -16,6 +16,7 @@
 // receiver afterwards. json: see expectedJson below.
 
 import * as Y from 'yjs'
+import { yXmlFragmentToProsemirrorJSON } from 'y-prosemirror'
 import { RecordWriter, recordReader } from './record-io.mjs'
 
 export const FLAG_GC_DISABLED = 1
@@ -53,6 +54,8 @@ export const stringify = v => JSON.stringify(v, replacer).replace(BIGINT_MARK, '
  * The `json` blob:
  *   JSON.stringify({ kinds: {root: kind}, json: {root: root.toJSON()},
  *                    delta: {root: text.toDelta()} (Text roots only),
+ *                    prosemirror: {root: yXmlFragmentToProsemirrorJSON(root)}
+ *                      (XmlFragment roots only; null where it or JSON.stringify throws),
  *                    pending: {structs: bool, ds: bool} })
  * computed on a fresh doc (gc as the receiver's, clientID RECEIVER_CLIENT)
  * that first applies `state` and THEN declares every root with its kind.
@@ -84,7 +87,16 @@ export const expectedJson = (state, rootNames, kindOf, pending, gc) => {
     const delta = {}
     for (const name of names) json[name] = types[name].toJSON()
     for (const name of names) if (kinds[name] === 'Text') delta[name] = types[name].toDelta()
-    return stringify({ kinds, json, delta, pending })
+    const prosemirror = {}
+    for (const name of names) {
+      if (kinds[name] !== 'XmlFragment') continue
+      try {
+        prosemirror[name] = JSON.parse(stringify(yXmlFragmentToProsemirrorJSON(types[name])))
+      } catch {
+        prosemirror[name] = null
+      }
+    }
+    return stringify({ kinds, json, delta, prosemirror, pending })
   } finally {
     doc.destroy()
   }
