@@ -22,6 +22,14 @@ int build_doc(const Options& o, crdt::Doc& doc) {
   return -1;
 }
 
+// Writes `value` as one line of JSON.
+int print_json(const crdt::Any& value) {
+  std::string json;
+  crdt::stringify_json(value, json);
+  json += '\n';
+  return write_stdout(as_bytes(json)) ? kExitOk : fail("cannot write to stdout");
+}
+
 }  // namespace
 
 void print_doc_usage() {
@@ -54,20 +62,14 @@ int run_doc(const std::vector<std::string>& args) {
   }
   if (verb == "json") {
     if (const int rc = build_doc(o, doc); rc >= 0) return rc;
-    std::string json;
-    crdt::stringify_json(doc.to_json(), json);
-    json += '\n';
-    return write_stdout(as_bytes(json)) ? kExitOk : fail("cannot write to stdout");
+    return print_json(doc.to_json());
   }
   if (verb == "prosemirror") {
     if (o.name.empty()) return usage("doc prosemirror needs --name NAME");
     if (const int rc = build_doc(o, doc); rc >= 0) return rc;
     const auto pm = doc.prosemirror_json(o.name);
     if (!pm.ok()) return fail(pm.error().message);
-    std::string json;
-    crdt::stringify_json(*pm, json);
-    json += '\n';
-    return write_stdout(as_bytes(json)) ? kExitOk : fail("cannot write to stdout");
+    return print_json(*pm);
   }
   return usage("unknown doc verb '" + verb + "'");
 }

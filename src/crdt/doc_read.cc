@@ -370,6 +370,8 @@ Error prosemirror_error(std::string message) {
   return Error{kCrdtDomain, static_cast<int>(CrdtErrc::kMalformed), "prosemirror: " + std::move(message)};
 }
 
+Result<std::size_t> prosemirror_children(const Type& t, const std::string& holder, bool flatten, Any& content);
+
 // serialize() of yXmlFragmentToProsemirrorJSON: an element's node, or an XmlText's array of text nodes.
 Result<Any> prosemirror_node(const Type& t) {
   if (t.type_ref == 6) {  // XmlText
@@ -410,22 +412,31 @@ Result<Any> prosemirror_node(const Type& t) {
   normalize_object(attrs.object);
   if (!attrs.object.empty()) node.object.emplace_back("attrs", std::move(attrs));
   Any content = Any::make(Any::Kind::kArray);
+  const auto children = prosemirror_children(t, "element '" + t.name + "'", /*flatten=*/true, content);
+  if (!children.ok()) return children.error();
+  // `content` is set when the element has children, even if they flatten to nothing.
+  if (*children > 0) node.object.emplace_back("content", std::move(content));
+  return node;
+}
+
+// items.map(serialize) over t.toArray(), appended to `content` (one level
+// flattened for an element's children, as a plain array at the top level);
+// returns how many children there were.
+Result<std::size_t> prosemirror_children(const Type& t, const std::string& holder, bool flatten, Any& content) {
+  std::size_t count = 0;
   for (const Item* n = t.start; n != nullptr; n = n->right) {
     if (n->deleted || !n->countable) continue;
-    if (n->ref != ContentRef::kType) return prosemirror_error("element '" + t.name + "' holds a non-XML value");
+    if (n->ref != ContentRef::kType) return prosemirror_error(holder + " holds a non-XML value");
     auto child = prosemirror_node(*n->type);
     if (!child.ok()) return child.error();
-    if (child->kind == Any::Kind::kArray) {  // children.map(serialize).flat()
+    ++count;
+    if (flatten && child->kind == Any::Kind::kArray) {
       for (Any& c : child->array) content.array.push_back(std::move(c));
     } else {
       content.array.push_back(std::move(*child));
     }
   }
-  // `content` is set when the element has children, even if they flatten to nothing.
-  bool has_children = false;
-  for (const Item* n = t.start; n != nullptr && !has_children; n = n->right) has_children = !n->deleted && n->countable;
-  if (has_children) node.object.emplace_back("content", std::move(content));
-  return node;
+  return count;
 }
 
 }  // namespace
@@ -456,13 +467,8 @@ Result<Any> Doc::prosemirror_json(std::string_view fragment) const {
   Any content = Any::make(Any::Kind::kArray);
   const auto it = s_->share_index.find(std::string(fragment));
   if (it != s_->share_index.end()) {
-    for (const Item* n = it->second->start; n != nullptr; n = n->right) {
-      if (n->deleted || !n->countable) continue;
-      if (n->ref != ContentRef::kType) return prosemirror_error("the fragment holds a non-XML value");
-      auto node = prosemirror_node(*n->type);  // top level: not flattened
-      if (!node.ok()) return node.error();
-      content.array.push_back(std::move(*node));
-    }
+    const auto children = prosemirror_children(*it->second, "the fragment", /*flatten=*/false, content);
+    if (!children.ok()) return children.error();
   }
   Any doc = Any::make(Any::Kind::kObject);
   doc.object.emplace_back("type", Any::from_string("doc"));
