@@ -1,0 +1,173 @@
+// Room: one open document — the Yjs document, the connections editing it, their
+// awareness, durable appends with acknowledgement after commit, and when to
+// compact. No sockets and no storage: frames go out through Member, durability
+// through Journal, so the whole flow is tested in-process (room_test.cc).
+//
+// Life of an update (ARCHITECTURE §2.1): decoded and applied; what it added is
+// broadcast at once to the other members as one shared buffer; the bytes go to
+// the journal; the sender's SyncStatus ack is sent only when that append (or,
+// for an update that added nothing, every earlier append) has committed.
+//
+// Thread-safety: none. A Room lives on its own strand; Member::send and the
+// Journal's completion callbacks are called / must call back on that strand.
+// Limitations: one document per room; sub-documents are not loaded.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "crdt/doc.h"
+#include "protocol/messages.h"
+#include "room/awareness.h"
+
+namespace quire::room {
+
+inline constexpr std::string_view kDomain = "room";
+
+// A frame ready to write, shared by every connection it goes to.
+using SharedFrame = std::shared_ptr<const Bytes>;
+
+// A connection as the room sees it.
+class Member {
+ public:
+  virtual ~Member() = default;
+  // Queues `frame` on the connection. Called on the room's strand; hands off
+  // to the connection's own strand and never calls back into the room.
+  virtual void send(SharedFrame frame) = 0;
+  // Closes the connection (WebSocket close code and reason).
+  virtual void close(int code, std::string reason) = 0;
+};
+
+struct MemberInfo {
+  protocol::Protocol protocol = protocol::Protocol::kHocuspocus;
+  std::string key;  // Hocuspocus: the document name as the client sent it
+  bool read_only = false;
+  std::string user;          // authenticated identity, stored with its updates
+  std::string display_name;  // stamped into its awareness as user.name (empty: left alone)
+};
+
+// Durable appends, implemented over storage by the server. Callbacks run on
+// the room's strand, in the order the calls were made.
+class Journal {
+ public:
+  virtual ~Journal() = default;
+  virtual void append(Bytes update, std::string user, std::function<void(Status)> done) = 0;
+  // `done` runs once every earlier append has committed.
+  virtual void barrier(std::function<void(Status)> done) = 0;
+  // Writes `snapshot` (the whole document) and drops the log entries it covers:
+  // everything appended before this call.
+  virtual void compact(Bytes snapshot, Bytes state_vector, std::function<void(Status)> done) = 0;
+};
+
+struct RoomLimits {
+  std::size_t warn_document_bytes = 8u << 20;
+  std::size_t max_document_bytes = 16u << 20;
+  std::size_t max_awareness_state_bytes = 2048;
+  std::size_t max_awareness_entries = 64;
+  std::uint64_t compact_after_updates = 1000;
+  std::uint64_t compact_after_bytes = 4u << 20;
+  std::int64_t awareness_timeout_ms = 30000;
+  bool read_only_awareness = true;  // may read-only connections publish awareness?
+  std::size_t max_structs = 100000;
+};
+
+// WebSocket close codes the room asks for (docs/protocol.md).
+enum CloseCode : int {
+  kCloseInternal = 1011,
+  kCloseBadMessage = 4400,
+  kCloseDocumentTooLarge = 4413,
+};
+
+// What happened to one inbound frame, for metrics and logs.
+struct Verdict {
+  int close_code = 0;  // non-zero: close the connection
+  std::string reason;
+  std::string_view rejected;  // non-empty: a metrics label for a refused message
+};
+
+struct RoomStats {
+  std::uint64_t updates_since_snapshot = 0;
+  std::uint64_t bytes_since_snapshot = 0;
+  std::size_t stored_bytes = 0;  // snapshot + log bytes: the document-size estimate
+  std::uint64_t version = 0;     // changes applied since load
+  std::uint64_t compactions = 0;
+};
+
+class Room {
+ public:
+  Room(std::string name, Journal& journal, RoomLimits limits);
+  ~Room();
+  Room(const Room&) = delete;
+  Room& operator=(const Room&) = delete;
+
+  // Builds the document from storage: the snapshot (may be empty) then the log
+  // entries after it. An error leaves the room unusable: it must never serve or
+  // save (a half-loaded document saved would overwrite real content).
+  Status load(ByteView snapshot, const std::vector<Bytes>& log);
+
+  // A connection joins (after authentication). y-websocket members get the
+  // server's SyncStep1; everyone gets the current awareness states.
+  void join(MemberId id, MemberInfo info, std::shared_ptr<Member> member);
+  // A connection leaves: its awareness becomes a removal; when the last editor
+  // leaves and the log has grown, the document is compacted.
+  void leave(MemberId id);
+  // One decoded frame (sync, awareness, query) from a member.
+  Verdict receive(MemberId id, const protocol::Frame& frame, std::int64_t now_ms);
+
+  // Awareness changes are coalesced: the host calls flush_awareness() shortly
+  // after has_pending_awareness() turns true.
+  [[nodiscard]] bool has_pending_awareness() const { return awareness_.has_pending(); }
+  void flush_awareness();
+  // Periodic: expires awareness states not renewed in time.
+  void tick(std::int64_t now_ms);
+
+  // Compacts now if the log holds anything since the last snapshot.
+  void compact();
+
+  [[nodiscard]] const std::string& name() const { return name_; }
+  [[nodiscard]] bool empty() const { return members_.empty(); }
+  [[nodiscard]] std::size_t member_count() const { return members_.size(); }
+  [[nodiscard]] const RoomStats& stats() const { return stats_; }
+  [[nodiscard]] const crdt::Doc& doc() const { return doc_; }
+  // Compactions and appends still waiting for their commit.
+  [[nodiscard]] std::size_t in_flight() const { return in_flight_; }
+
+ private:
+  struct Slot {
+    MemberInfo info;
+    std::shared_ptr<Member> member;
+  };
+  Verdict on_sync(MemberId id, Slot& slot, const protocol::Frame& frame);
+  Verdict on_update(MemberId id, Slot& slot, ByteView update);
+  Verdict on_awareness(MemberId id, Slot& slot, const protocol::Frame& frame, std::int64_t now_ms);
+  void broadcast_update(ByteView update, MemberId except);
+  void send_to(MemberId id, Bytes frame);
+  void acknowledge(MemberId id, Status committed);
+  [[nodiscard]] const Bytes& full_state();
+  [[nodiscard]] bool covers(ByteView update) const;
+  // Frames one message per framing the members use, once each.
+  template <class MakeFrame>
+  void broadcast(MakeFrame make, MemberId except);
+
+  std::string name_;
+  Journal& journal_;
+  RoomLimits limits_;
+  crdt::Doc doc_;
+  std::map<MemberId, Slot> members_;
+  AwarenessTable awareness_;
+  RoomStats stats_;
+  std::vector<Bytes> emitted_;  // what the last apply added (doc update handler)
+  Bytes full_state_;            // encode_state_as_update() of version full_state_version_
+  std::uint64_t full_state_version_ = ~std::uint64_t{0};
+  bool loaded_ = false;
+  bool storage_failed_ = false;  // an append failed: no acks until a snapshot has covered it
+  std::size_t in_flight_ = 0;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace quire::room

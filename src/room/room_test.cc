@@ -1,0 +1,313 @@
+#include "room/room.h"
+
+#include <gtest/gtest.h>
+
+#include <deque>
+
+namespace quire::room {
+namespace {
+
+using protocol::Frame;
+using protocol::MessageType;
+using protocol::Protocol;
+using protocol::SyncType;
+
+// Records what a connection would have been sent, decoded.
+class FakeMember : public Member {
+ public:
+  explicit FakeMember(Protocol p) : protocol_(p) {}
+  void send(SharedFrame frame) override { frames.push_back(*frame); }
+  void close(int code, std::string reason) override {
+    close_code = code;
+    close_reason = std::move(reason);
+  }
+  // The decoded frames (as the client would parse them), then forgotten.
+  std::vector<Frame> take() {
+    std::vector<Frame> out;
+    held_ = std::move(frames);
+    frames.clear();
+    for (const Bytes& b : held_) {
+      auto f = protocol::decode_frame(protocol_, b);
+      // Server-only types don't decode as client frames: keep their raw type.
+      if (f) {
+        out.push_back(*f);
+      } else {
+        Frame raw;
+        raw.type = static_cast<MessageType>(b[protocol_ == Protocol::kHocuspocus ? 1 + b[0] : 0]);
+        raw.awareness = ByteView(b).last(1);  // SyncStatus: the trailing 0/1
+        out.push_back(raw);
+      }
+    }
+    return out;
+  }
+  std::vector<Bytes> frames;
+  int close_code = 0;
+  std::string close_reason;
+
+ private:
+  Protocol protocol_;
+  std::vector<Bytes> held_;
+};
+
+// A journal whose commits the test releases by hand.
+class FakeJournal : public Journal {
+ public:
+  void append(Bytes update, std::string user, std::function<void(Status)> done) override {
+    appended.push_back(std::move(update));
+    users.push_back(std::move(user));
+    waiting.push_back(std::move(done));
+  }
+  void barrier(std::function<void(Status)> done) override { waiting.push_back(std::move(done)); }
+  void compact(Bytes snapshot, Bytes, std::function<void(Status)> done) override {
+    snapshots.push_back(std::move(snapshot));
+    waiting.push_back(std::move(done));
+  }
+  void commit_all(Status s = {}) {
+    while (!waiting.empty()) {
+      auto done = std::move(waiting.front());
+      waiting.pop_front();
+      done(s);
+    }
+  }
+  std::vector<Bytes> appended;
+  std::vector<std::string> users;
+  std::vector<Bytes> snapshots;
+  std::deque<std::function<void(Status)>> waiting;
+};
+
+Bytes text_update(std::uint64_t client, std::string_view text) {
+  crdt::Doc d(crdt::DocOptions{.client_id = client});
+  return d.insert_text("t", 0, text).value();
+}
+
+Bytes hp(SyncType type, ByteView payload) {
+  return protocol::sync_frame(Protocol::kHocuspocus, "doc", type, payload);
+}
+
+class RoomTest : public ::testing::Test {
+ protected:
+  RoomTest() : room("doc", journal, limits()) { EXPECT_TRUE(room.load({}, {}).ok()); }
+  static RoomLimits limits() {
+    RoomLimits l;
+    l.compact_after_updates = 3;
+    return l;
+  }
+  std::shared_ptr<FakeMember> join(MemberId id, Protocol p, bool read_only = false, std::string name = "") {
+    auto m = std::make_shared<FakeMember>(p);
+    room.join(id, MemberInfo{p, "doc", read_only, "user" + std::to_string(id), std::move(name)}, m);
+    return m;
+  }
+  Verdict send(MemberId id, Protocol p, const Bytes& frame) {
+    auto f = protocol::decode_frame(p, frame);
+    EXPECT_TRUE(f.ok());
+    return room.receive(id, *f, now);
+  }
+  FakeJournal journal;
+  Room room;
+  std::int64_t now = 1000;
+};
+
+TEST_F(RoomTest, HocuspocusStep1IsAnsweredWithStep1ThenStep2) {
+  auto a = join(1, Protocol::kHocuspocus);
+  EXPECT_TRUE(a->take().empty());  // nothing before the client speaks
+  send(1, Protocol::kHocuspocus, hp(SyncType::kStep1, Bytes{0}));
+  auto got = a->take();
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].sync.type, SyncType::kStep1);
+  EXPECT_EQ(got[1].sync.type, SyncType::kStep2);
+}
+
+TEST_F(RoomTest, YWebsocketMembersGetTheServersStep1OnJoin) {
+  auto a = join(1, Protocol::kYWebsocket);
+  auto got = a->take();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].sync.type, SyncType::kStep1);
+}
+
+TEST_F(RoomTest, UpdatesAreBroadcastAtOnceAndAcknowledgedOnlyAfterCommit) {
+  auto a = join(1, Protocol::kHocuspocus);
+  auto b = join(2, Protocol::kYWebsocket);
+  b->take();
+  EXPECT_EQ(send(1, Protocol::kHocuspocus, hp(SyncType::kUpdate, text_update(7, "hi"))).close_code, 0);
+  auto to_b = b->take();
+  ASSERT_EQ(to_b.size(), 1u);
+  EXPECT_EQ(to_b[0].sync.type, SyncType::kUpdate);
+  EXPECT_TRUE(a->take().empty()) << "no echo and no ack before the commit";
+  ASSERT_EQ(journal.appended.size(), 1u);
+  EXPECT_EQ(journal.users[0], "user1");
+  journal.commit_all();
+  auto to_a = a->take();
+  ASSERT_EQ(to_a.size(), 1u);
+  EXPECT_EQ(to_a[0].type, MessageType::kSyncStatus);
+  EXPECT_EQ(to_a[0].awareness[0], 1);
+  EXPECT_EQ(room.doc().text("t"), "hi");
+}
+
+TEST_F(RoomTest, ADuplicateWaitsForTheCommitOfWhatItRepeats) {
+  auto a = join(1, Protocol::kHocuspocus);
+  const Bytes u = text_update(7, "hi");
+  send(1, Protocol::kHocuspocus, hp(SyncType::kUpdate, u));
+  send(1, Protocol::kHocuspocus, hp(SyncType::kUpdate, u));
+  EXPECT_EQ(journal.appended.size(), 1u) << "a duplicate is not stored again";
+  EXPECT_TRUE(a->take().empty()) << "nor acknowledged before the original commits";
+  journal.commit_all();
+  EXPECT_EQ(a->take().size(), 2u);
+}
+
+TEST_F(RoomTest, ReadOnlyMembersChangeNothing) {
+  auto ro = join(1, Protocol::kHocuspocus, /*read_only=*/true);
+  auto rw = join(2, Protocol::kHocuspocus);
+  const Verdict v = send(1, Protocol::kHocuspocus, hp(SyncType::kUpdate, text_update(7, "x")));
+  EXPECT_EQ(v.close_code, 0);
+  EXPECT_EQ(v.rejected, "read_only");
+  auto got = ro->take();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].type, MessageType::kSyncStatus);
+  EXPECT_EQ(got[0].awareness[0], 0);
+  EXPECT_TRUE(rw->take().empty());
+  EXPECT_TRUE(journal.appended.empty());
+  EXPECT_EQ(room.doc().text("t"), "");
+  // A Step2 that brings nothing new is fine.
+  send(1, Protocol::kHocuspocus, hp(SyncType::kStep2, Bytes{0, 0}));
+  got = ro->take();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].awareness[0], 1);
+}
+
+TEST_F(RoomTest, ABadUpdateClosesTheSenderAndChangesNothing) {
+  auto a = join(1, Protocol::kHocuspocus);
+  auto b = join(2, Protocol::kHocuspocus);
+  const Verdict v = send(1, Protocol::kHocuspocus, hp(SyncType::kUpdate, Bytes{1, 1, 5, 0, 0xff}));
+  EXPECT_EQ(v.close_code, kCloseBadMessage);
+  EXPECT_EQ(v.rejected, "bad_update");
+  EXPECT_TRUE(b->take().empty());
+  EXPECT_TRUE(journal.appended.empty());
+}
+
+TEST_F(RoomTest, DocumentSizeIsCapped) {
+  RoomLimits l;
+  l.max_document_bytes = 10;
+  Room small("doc", journal, l);
+  ASSERT_TRUE(small.load({}, {}).ok());
+  auto a = std::make_shared<FakeMember>(Protocol::kHocuspocus);
+  small.join(1, MemberInfo{Protocol::kHocuspocus, "doc", false, "u", ""}, a);
+  auto f = protocol::decode_frame(Protocol::kHocuspocus, hp(SyncType::kUpdate, text_update(7, "longer than ten")));
+  EXPECT_EQ(small.receive(1, *f, 0).close_code, kCloseDocumentTooLarge);
+  EXPECT_EQ(small.doc().text("t"), "");
+}
+
+TEST_F(RoomTest, CompactsAfterTheThresholdAndWhenTheLastEditorLeaves) {
+  join(1, Protocol::kHocuspocus);
+  for (int i = 0; i < 3; ++i) {
+    crdt::Doc d(crdt::DocOptions{.client_id = static_cast<std::uint64_t>(10 + i)});
+    send(1, Protocol::kHocuspocus, hp(SyncType::kUpdate, d.insert_text("t", 0, "x").value()));
+  }
+  ASSERT_EQ(journal.snapshots.size(), 1u);
+  journal.commit_all();
+  EXPECT_EQ(room.stats().compactions, 1u);
+  send(1, Protocol::kHocuspocus, hp(SyncType::kUpdate, text_update(20, "y")));
+  room.leave(1);
+  ASSERT_EQ(journal.snapshots.size(), 2u);
+  // The snapshot is the whole document.
+  crdt::Doc check;
+  ASSERT_TRUE(check.apply_update(journal.snapshots[1]).ok());
+  EXPECT_EQ(check.text("t").size(), 4u);
+}
+
+TEST_F(RoomTest, LoadsSnapshotThenLog) {
+  FakeJournal j;
+  Room r("doc", j, RoomLimits{});
+  crdt::Doc d(crdt::DocOptions{.client_id = 5});
+  const Bytes first = d.insert_text("t", 0, "ab").value();
+  const Bytes second = d.insert_text("t", 2, "cd").value();
+  ASSERT_TRUE(r.load(first, {second}).ok());
+  EXPECT_EQ(r.doc().text("t"), "abcd");
+  EXPECT_EQ(r.stats().updates_since_snapshot, 1u);
+  Room broken("doc", j, RoomLimits{});
+  EXPECT_FALSE(broken.load(Bytes{0xff, 0xff}, {}).ok());
+}
+
+Bytes awareness(std::uint64_t client, std::uint64_t clock, std::string state) {
+  return protocol::awareness_frame(Protocol::kHocuspocus, "doc",
+                                   protocol::encode_awareness({{client, clock, std::move(state)}}));
+}
+
+std::vector<protocol::AwarenessEntry> awareness_of(const Frame& f) {
+  return protocol::decode_awareness(f.awareness, 100).value();
+}
+
+TEST_F(RoomTest, AwarenessIsCoalescedStampedAndRemovedOnLeave) {
+  auto a = join(1, Protocol::kHocuspocus, false, "Alice");
+  auto b = join(2, Protocol::kHocuspocus, false, "Bob");
+  send(1, Protocol::kHocuspocus, awareness(100, 1, R"({"user":{"name":"Admin","color":"#f00"}})"));
+  send(1, Protocol::kHocuspocus, awareness(100, 2, R"({"user":{"name":"Admin","color":"#0f0"}})"));
+  EXPECT_TRUE(b->take().empty()) << "coalesced until the flush";
+  ASSERT_TRUE(room.has_pending_awareness());
+  room.flush_awareness();
+  auto got = b->take();
+  ASSERT_EQ(got.size(), 1u);
+  auto entries = awareness_of(got[0]);
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_EQ(entries[0].clock, 2u);
+  EXPECT_EQ(entries[0].state, R"({"user":{"name":"Alice","color":"#0f0"}})");
+  EXPECT_EQ(a->take().size(), 1u) << "the sender hears its own state back (y-websocket liveness)";
+
+  // Another connection may not speak for client 100, and clock-0 entries are ignored.
+  const Verdict forged = send(2, Protocol::kHocuspocus, awareness(100, 9, R"({"user":{"name":"Eve"}})"));
+  EXPECT_EQ(forged.rejected, "foreign_awareness");
+  send(2, Protocol::kHocuspocus, awareness(200, 0, "{}"));
+  room.flush_awareness();
+  EXPECT_TRUE(b->take().empty());
+
+  // A newcomer gets the live states at once.
+  auto c = join(3, Protocol::kYWebsocket);
+  auto joined = c->take();
+  ASSERT_EQ(joined.size(), 2u);  // Step1, awareness
+  EXPECT_EQ(awareness_of(joined[1]).size(), 1u);
+
+  room.leave(1);
+  room.flush_awareness();
+  got = b->take();
+  ASSERT_EQ(got.size(), 1u);
+  entries = awareness_of(got[0]);
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_EQ(entries[0].client, 100u);
+  EXPECT_EQ(entries[0].clock, 2u) << "the last clock with null: peers accept it";
+  EXPECT_EQ(entries[0].state, "null");
+}
+
+TEST_F(RoomTest, AwarenessExpiresAfterTheTimeout) {
+  join(1, Protocol::kHocuspocus);
+  auto b = join(2, Protocol::kHocuspocus);
+  send(1, Protocol::kHocuspocus, awareness(100, 1, "{}"));
+  room.flush_awareness();
+  b->take();
+  room.tick(now + 29999);
+  EXPECT_FALSE(room.has_pending_awareness());
+  room.tick(now + 30000);
+  room.flush_awareness();
+  auto got = b->take();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(awareness_of(got[0])[0].state, "null");
+}
+
+TEST_F(RoomTest, AFailedCommitStopsAcknowledgementsUntilASnapshotCoversIt) {
+  auto a = join(1, Protocol::kHocuspocus);
+  send(1, Protocol::kHocuspocus, hp(SyncType::kUpdate, text_update(7, "x")));
+  journal.commit_all(Error{"storage", 1, "disk full"});
+  EXPECT_EQ(a->close_code, kCloseInternal);
+  EXPECT_TRUE(a->take().empty());
+  auto b = join(2, Protocol::kHocuspocus);
+  send(2, Protocol::kHocuspocus, hp(SyncType::kUpdate, text_update(8, "y")));
+  journal.commit_all();  // the append and the compaction it triggered
+  room.compact();
+  journal.commit_all();
+  send(2, Protocol::kHocuspocus, hp(SyncType::kUpdate, text_update(9, "z")));
+  journal.commit_all();
+  auto got = b->take();
+  ASSERT_FALSE(got.empty());
+  EXPECT_EQ(got.back().type, MessageType::kSyncStatus);
+}
+
+}  // namespace
+}  // namespace quire::room

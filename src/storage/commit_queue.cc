@@ -1,0 +1,101 @@
+// CommitQueue (commit_queue.h).
+#include "storage/commit_queue.h"
+
+#include <chrono>
+#include <vector>
+
+namespace quire::storage {
+
+CommitQueue::CommitQueue(Store& store, std::size_t max_batch, CommitObserver observer)
+    : store_(store), max_batch_(max_batch), observer_(std::move(observer)), thread_([this] { loop(); }) {}
+
+CommitQueue::~CommitQueue() {
+  stop();
+}
+
+void CommitQueue::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+std::size_t CommitQueue::queued() const {
+  std::lock_guard lock(mu_);
+  return ops_.size();
+}
+
+void CommitQueue::push(Op op) {
+  {
+    std::lock_guard lock(mu_);
+    ops_.push_back(std::move(op));
+  }
+  cv_.notify_one();
+}
+
+void CommitQueue::load(std::string doc, std::function<void(Result<StoredDocument>)> done) {
+  run([doc = std::move(doc), done = std::move(done)](Store& s) { done(s.load(doc)); });
+}
+
+void CommitQueue::append(AppendEntry entry, std::function<void(Result<std::uint64_t>)> done) {
+  push(Append{std::move(entry), std::move(done)});
+}
+
+void CommitQueue::barrier(std::function<void()> done) {
+  run([done = std::move(done)](Store&) { done(); });
+}
+
+void CommitQueue::compact(std::string doc, Bytes snapshot, Bytes state_vector,
+                          std::function<void(Result<std::uint64_t>)> done) {
+  run([doc = std::move(doc), snapshot = std::move(snapshot), sv = std::move(state_vector),
+       done = std::move(done)](Store& s) { done(s.compact(doc, snapshot, sv)); });
+}
+
+void CommitQueue::run(std::function<void(Store&)> work) {
+  push(std::move(work));
+}
+
+void CommitQueue::loop() {
+  std::vector<Append> batch;
+  std::vector<AppendEntry> entries;
+  for (;;) {
+    std::function<void(Store&)> work;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return stopping_ || !ops_.empty(); });
+      if (ops_.empty()) return;  // stopping, and everything ran
+      // Consecutive appends at the front commit together; anything else runs alone.
+      while (!ops_.empty() && batch.size() < max_batch_ && std::holds_alternative<Append>(ops_.front())) {
+        batch.push_back(std::move(std::get<Append>(ops_.front())));
+        ops_.pop_front();
+      }
+      if (batch.empty()) {
+        work = std::move(std::get<1>(ops_.front()));
+        ops_.pop_front();
+      }
+    }
+    if (work) {
+      work(store_);
+      continue;
+    }
+    entries.clear();
+    for (Append& a : batch) entries.push_back(std::move(a.entry));
+    const auto start = std::chrono::steady_clock::now();
+    auto seqs = store_.append(entries);
+    if (observer_) {
+      observer_(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), entries.size());
+    }
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      if (seqs) {
+        batch[i].done((*seqs)[i]);
+      } else {
+        batch[i].done(seqs.error());
+      }
+    }
+    batch.clear();
+  }
+}
+
+}  // namespace quire::storage

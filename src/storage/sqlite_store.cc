@@ -1,0 +1,364 @@
+// SqliteStore (sqlite_store.h).
+#include "storage/sqlite_store.h"
+
+#include <sqlite3.h>
+
+#include <chrono>
+#include <map>
+
+namespace quire::storage {
+namespace {
+
+// Versioned migrations, applied in order at open; PRAGMA user_version records
+// how many ran. Append only: never edit a migration that has shipped.
+constexpr const char* kMigrations[] = {
+    // 1: the update log, snapshots, and per-document counters.
+    R"sql(
+    CREATE TABLE documents (
+      doc TEXT PRIMARY KEY,
+      last_seq INTEGER NOT NULL,
+      created_at INTEGER NOT NULL,
+      updated_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE updates (
+      doc TEXT NOT NULL,
+      seq INTEGER NOT NULL,
+      bytes BLOB NOT NULL,
+      user TEXT NOT NULL,
+      created_at INTEGER NOT NULL,
+      PRIMARY KEY (doc, seq)
+    ) WITHOUT ROWID;
+    CREATE TABLE snapshots (
+      doc TEXT NOT NULL,
+      upto_seq INTEGER NOT NULL,
+      bytes BLOB NOT NULL,
+      state_vector BLOB NOT NULL,
+      created_at INTEGER NOT NULL,
+      PRIMARY KEY (doc, upto_seq)
+    ) WITHOUT ROWID;
+    )sql",
+};
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Resets a statement on scope exit so it can be reused.
+struct Reset {
+  sqlite3_stmt* s;
+  ~Reset() {
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+  }
+};
+
+void bind_text(sqlite3_stmt* s, int i, std::string_view v) {
+  sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+}
+void bind_blob(sqlite3_stmt* s, int i, ByteView v) {
+  // A zero-length blob must still be a blob, not NULL.
+  sqlite3_bind_blob(s, i, v.empty() ? "" : static_cast<const void*>(v.data()), static_cast<int>(v.size()),
+                    SQLITE_TRANSIENT);
+}
+Bytes column_blob(sqlite3_stmt* s, int i) {
+  const auto* p = static_cast<const std::uint8_t*>(sqlite3_column_blob(s, i));
+  return Bytes(p, p + sqlite3_column_bytes(s, i));
+}
+
+}  // namespace
+
+struct SqliteStore::Statements {
+  sqlite3_stmt* begin = nullptr;
+  sqlite3_stmt* commit = nullptr;
+  sqlite3_stmt* rollback = nullptr;
+  sqlite3_stmt* last_seq = nullptr;
+  sqlite3_stmt* upsert_doc = nullptr;
+  sqlite3_stmt* insert_update = nullptr;
+  sqlite3_stmt* latest_snapshot = nullptr;
+  sqlite3_stmt* updates_after = nullptr;
+  sqlite3_stmt* insert_snapshot = nullptr;
+  sqlite3_stmt* trim_updates = nullptr;
+  sqlite3_stmt* trim_snapshots = nullptr;
+  sqlite3_stmt* log_size = nullptr;
+  sqlite3_stmt* list = nullptr;
+  ~Statements() {
+    for (sqlite3_stmt* s : {begin, commit, rollback, last_seq, upsert_doc, insert_update, latest_snapshot,
+                            updates_after, insert_snapshot, trim_updates, trim_snapshots, log_size, list}) {
+      sqlite3_finalize(s);
+    }
+  }
+};
+
+SqliteStore::SqliteStore(sqlite3* db) : db_(db) {}
+
+int SqliteStore::schema_version() {
+  return static_cast<int>(std::size(kMigrations));
+}
+
+Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path) {
+  sqlite3* db = nullptr;
+  const int rc =
+      sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    sqlite3_close(db);
+    return Error{kDomain, kIo, "cannot open " + path + ": " + msg};
+  }
+  std::unique_ptr<SqliteStore> store(new SqliteStore(db));  // NOLINT: private constructor
+  sqlite3_busy_timeout(db, 5000);
+  // WAL + FULL: every commit is fsynced before it returns (we acknowledge after it).
+  for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON"}) {
+    if (Status s = store->exec(pragma); !s) return s.error();
+  }
+  if (Status s = store->migrate(); !s) return s.error();
+  store->st_ = std::make_unique<Statements>();
+  Statements& st = *store->st_;
+  struct {
+    sqlite3_stmt** out;
+    const char* sql;
+  } const statements[] = {
+      {&st.begin, "BEGIN IMMEDIATE"},
+      {&st.commit, "COMMIT"},
+      {&st.rollback, "ROLLBACK"},
+      {&st.last_seq, "SELECT last_seq FROM documents WHERE doc = ?1"},
+      {&st.upsert_doc,
+       "INSERT INTO documents(doc, last_seq, created_at, updated_at) VALUES (?1, ?2, ?3, ?3) "
+       "ON CONFLICT(doc) DO UPDATE SET last_seq = excluded.last_seq, updated_at = excluded.updated_at"},
+      {&st.insert_update, "INSERT INTO updates(doc, seq, bytes, user, created_at) VALUES (?1, ?2, ?3, ?4, ?5)"},
+      {&st.latest_snapshot, "SELECT upto_seq, bytes FROM snapshots WHERE doc = ?1 ORDER BY upto_seq DESC LIMIT 1"},
+      {&st.updates_after, "SELECT bytes FROM updates WHERE doc = ?1 AND seq > ?2 ORDER BY seq"},
+      {&st.insert_snapshot,
+       "INSERT OR REPLACE INTO snapshots(doc, upto_seq, bytes, state_vector, created_at) VALUES (?1, ?2, ?3, ?4, ?5)"},
+      {&st.trim_updates, "DELETE FROM updates WHERE doc = ?1 AND seq <= ?2"},
+      {&st.trim_snapshots, "DELETE FROM snapshots WHERE doc = ?1 AND upto_seq < ?2"},
+      {&st.log_size,
+       "SELECT (SELECT count(*) FROM updates WHERE doc = ?1), "
+       "(SELECT coalesce(sum(length(bytes)), 0) FROM updates WHERE doc = ?1), "
+       "(SELECT coalesce(sum(length(bytes)), 0) FROM snapshots WHERE doc = ?1)"},
+      {&st.list, "SELECT doc FROM documents ORDER BY doc"},
+  };
+  for (const auto& s : statements) {
+    auto stmt = store->prepare(s.sql);
+    if (!stmt) return stmt.error();
+    *s.out = *stmt;
+  }
+  return store;
+}
+
+SqliteStore::~SqliteStore() {
+  st_.reset();
+  sqlite3_close(db_);
+}
+
+Error SqliteStore::error(std::string_view what) const {
+  return Error{kDomain, kIo, std::string(what) + ": " + sqlite3_errmsg(db_)};
+}
+
+Status SqliteStore::exec(const char* sql) {
+  char* msg = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &msg) != SQLITE_OK) {
+    std::string text = msg ? msg : "unknown error";
+    sqlite3_free(msg);
+    return Error{kDomain, kIo, std::string("sqlite: ") + text};
+  }
+  return {};
+}
+
+Result<sqlite3_stmt*> SqliteStore::prepare(const char* sql) {
+  sqlite3_stmt* s = nullptr;
+  if (sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, nullptr) != SQLITE_OK) {
+    return error("prepare");
+  }
+  return s;
+}
+
+Status SqliteStore::migrate() {
+  sqlite3_stmt* s = nullptr;
+  if (sqlite3_prepare_v2(db_, "PRAGMA user_version", -1, &s, nullptr) != SQLITE_OK) return error("schema");
+  int version = 0;
+  if (sqlite3_step(s) == SQLITE_ROW) version = sqlite3_column_int(s, 0);
+  sqlite3_finalize(s);
+  if (version > schema_version()) {
+    return Error{kDomain, kSchema,
+                 "database schema " + std::to_string(version) + " is newer than this binary's " +
+                     std::to_string(schema_version())};
+  }
+  for (int v = version; v < schema_version(); ++v) {
+    if (Status st = exec("BEGIN IMMEDIATE"); !st) return st;
+    Status step = exec(kMigrations[v]);
+    if (step) step = exec(("PRAGMA user_version = " + std::to_string(v + 1)).c_str());
+    if (!step) {
+      (void)exec("ROLLBACK");
+      return Error{kDomain, kSchema, "migration " + std::to_string(v + 1) + ": " + step.error().message};
+    }
+    if (Status st = exec("COMMIT"); !st) return st;
+  }
+  return {};
+}
+
+Result<std::uint64_t> SqliteStore::last_seq(std::string_view doc) {
+  Reset r{st_->last_seq};
+  bind_text(st_->last_seq, 1, doc);
+  const int rc = sqlite3_step(st_->last_seq);
+  if (rc == SQLITE_ROW) return static_cast<std::uint64_t>(sqlite3_column_int64(st_->last_seq, 0));
+  if (rc != SQLITE_DONE) return error("last seq");
+  return std::uint64_t{0};
+}
+
+Result<StoredDocument> SqliteStore::load(std::string_view doc) {
+  // One read transaction: the snapshot and the log after it are consistent.
+  if (Status s = exec("BEGIN"); !s) return s.error();
+  StoredDocument out;
+  auto fail = [&](std::string_view what) {
+    Error e = error(what);
+    (void)exec("ROLLBACK");
+    return e;
+  };
+  if (auto seq = last_seq(doc); seq) {
+    out.last_seq = *seq;
+  } else {
+    (void)exec("ROLLBACK");
+    return seq.error();
+  }
+  {
+    Reset r{st_->latest_snapshot};
+    bind_text(st_->latest_snapshot, 1, doc);
+    const int rc = sqlite3_step(st_->latest_snapshot);
+    if (rc == SQLITE_ROW) {
+      out.snapshot_seq = static_cast<std::uint64_t>(sqlite3_column_int64(st_->latest_snapshot, 0));
+      out.snapshot = column_blob(st_->latest_snapshot, 1);
+    } else if (rc != SQLITE_DONE) {
+      return fail("load snapshot");
+    }
+  }
+  {
+    Reset r{st_->updates_after};
+    bind_text(st_->updates_after, 1, doc);
+    sqlite3_bind_int64(st_->updates_after, 2, static_cast<sqlite3_int64>(out.snapshot_seq));
+    int rc;
+    while ((rc = sqlite3_step(st_->updates_after)) == SQLITE_ROW) {
+      out.updates.push_back(column_blob(st_->updates_after, 0));
+    }
+    if (rc != SQLITE_DONE) return fail("load log");
+  }
+  if (Status s = exec("COMMIT"); !s) return s.error();
+  return out;
+}
+
+Result<std::vector<std::uint64_t>> SqliteStore::append(std::span<const AppendEntry> entries) {
+  std::vector<std::uint64_t> seqs;
+  if (entries.empty()) return seqs;
+  auto step = [&](sqlite3_stmt* s) { return sqlite3_step(s); };
+  {
+    Reset r{st_->begin};
+    if (step(st_->begin) != SQLITE_DONE) return error("begin");
+  }
+  auto fail = [&](std::string_view what) {
+    Error e = error(what);
+    Reset r{st_->rollback};
+    step(st_->rollback);
+    return e;
+  };
+  const std::int64_t now = now_ms();
+  std::map<std::string_view, std::uint64_t> last;  // document → last seq in this batch
+  seqs.reserve(entries.size());
+  for (const AppendEntry& e : entries) {
+    auto it = last.find(e.doc);
+    if (it == last.end()) {
+      auto seq = last_seq(e.doc);
+      if (!seq) return fail("append");
+      it = last.emplace(e.doc, *seq).first;
+    }
+    const std::uint64_t seq = ++it->second;
+    Reset r{st_->insert_update};
+    bind_text(st_->insert_update, 1, e.doc);
+    sqlite3_bind_int64(st_->insert_update, 2, static_cast<sqlite3_int64>(seq));
+    bind_blob(st_->insert_update, 3, e.bytes);
+    bind_text(st_->insert_update, 4, e.user);
+    sqlite3_bind_int64(st_->insert_update, 5, now);
+    if (step(st_->insert_update) != SQLITE_DONE) return fail("append");
+    seqs.push_back(seq);
+  }
+  for (const auto& [doc, seq] : last) {
+    Reset r{st_->upsert_doc};
+    bind_text(st_->upsert_doc, 1, doc);
+    sqlite3_bind_int64(st_->upsert_doc, 2, static_cast<sqlite3_int64>(seq));
+    sqlite3_bind_int64(st_->upsert_doc, 3, now);
+    if (step(st_->upsert_doc) != SQLITE_DONE) return fail("append");
+  }
+  Reset r{st_->commit};
+  if (step(st_->commit) != SQLITE_DONE) return fail("commit");
+  return seqs;
+}
+
+Result<std::uint64_t> SqliteStore::compact(std::string_view doc, ByteView snapshot, ByteView state_vector) {
+  {
+    Reset r{st_->begin};
+    if (sqlite3_step(st_->begin) != SQLITE_DONE) return error("begin");
+  }
+  auto fail = [&](std::string_view what) {
+    Error e = error(what);
+    Reset r{st_->rollback};
+    sqlite3_step(st_->rollback);
+    return e;
+  };
+  auto last = last_seq(doc);
+  if (!last) return fail("compact");
+  const std::uint64_t upto = *last;
+  const std::int64_t now = now_ms();
+  if (upto == 0) {
+    // A document with no log yet: record it so that its snapshot has a position.
+    Reset r{st_->upsert_doc};
+    bind_text(st_->upsert_doc, 1, doc);
+    sqlite3_bind_int64(st_->upsert_doc, 2, 0);
+    sqlite3_bind_int64(st_->upsert_doc, 3, now);
+    if (sqlite3_step(st_->upsert_doc) != SQLITE_DONE) return fail("compact");
+  }
+  {
+    Reset r{st_->insert_snapshot};
+    bind_text(st_->insert_snapshot, 1, doc);
+    sqlite3_bind_int64(st_->insert_snapshot, 2, static_cast<sqlite3_int64>(upto));
+    bind_blob(st_->insert_snapshot, 3, snapshot);
+    bind_blob(st_->insert_snapshot, 4, state_vector);
+    sqlite3_bind_int64(st_->insert_snapshot, 5, now);
+    if (sqlite3_step(st_->insert_snapshot) != SQLITE_DONE) return fail("compact: snapshot");
+  }
+  for (sqlite3_stmt* trim : {st_->trim_updates, st_->trim_snapshots}) {
+    Reset r{trim};
+    bind_text(trim, 1, doc);
+    sqlite3_bind_int64(trim, 2, static_cast<sqlite3_int64>(upto));
+    if (sqlite3_step(trim) != SQLITE_DONE) return fail("compact: trim");
+  }
+  Reset r{st_->commit};
+  if (sqlite3_step(st_->commit) != SQLITE_DONE) return fail("commit");
+  return upto;
+}
+
+Result<DocumentInfo> SqliteStore::info(std::string_view doc) {
+  DocumentInfo out;
+  out.doc = std::string(doc);
+  auto last = last_seq(doc);
+  if (!last) return last.error();
+  out.last_seq = *last;
+  Reset r{st_->log_size};
+  bind_text(st_->log_size, 1, doc);
+  if (sqlite3_step(st_->log_size) != SQLITE_ROW) return error("info");
+  out.log_entries = static_cast<std::uint64_t>(sqlite3_column_int64(st_->log_size, 0));
+  out.log_bytes = static_cast<std::uint64_t>(sqlite3_column_int64(st_->log_size, 1));
+  out.snapshot_bytes = static_cast<std::uint64_t>(sqlite3_column_int64(st_->log_size, 2));
+  return out;
+}
+
+Result<std::vector<std::string>> SqliteStore::list_documents() {
+  std::vector<std::string> out;
+  Reset r{st_->list};
+  int rc;
+  while ((rc = sqlite3_step(st_->list)) == SQLITE_ROW) {
+    out.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(st_->list, 0)));
+  }
+  if (rc != SQLITE_DONE) return error("list");
+  return out;
+}
+
+}  // namespace quire::storage

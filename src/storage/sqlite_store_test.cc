@@ -1,0 +1,145 @@
+// SqliteStore: the Store conformance suite, SQLite's own settings and
+// migrations, and the CommitQueue over it.
+#include "storage/sqlite_store.h"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <atomic>
+#include <filesystem>
+#include <future>
+#include <mutex>
+
+#include "storage/commit_queue.h"
+#include "storage/store_conformance.h"
+
+namespace quire::storage {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A fresh directory per test, removed at the end.
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "quire-store-XXXXXX").string();
+    path_ = mkdtemp(tmpl.data());
+  }
+  ~TempDir() { fs::remove_all(path_); }
+  [[nodiscard]] std::string file(const char* name) const { return (fs::path(path_) / name).string(); }
+
+ private:
+  std::string path_;
+};
+
+std::unique_ptr<Store> open_sqlite(bool reopen) {
+  static std::unique_ptr<TempDir> dir;
+  if (!reopen) dir = std::make_unique<TempDir>();
+  auto store = SqliteStore::open(dir->file("quire.db"));
+  EXPECT_TRUE(store.ok()) << (store ? "" : store.error().to_string());
+  return store ? std::move(*store) : nullptr;
+}
+testing::StoreFactory sqlite_factory = open_sqlite;
+
+using testing::StoreConformance;
+INSTANTIATE_TEST_SUITE_P(Sqlite, StoreConformance, ::testing::Values(&sqlite_factory));
+
+int pragma(const std::string& path, const char* sql) {
+  sqlite3* db = nullptr;
+  sqlite3_open(path.c_str(), &db);
+  sqlite3_stmt* s = nullptr;
+  sqlite3_prepare_v2(db, sql, -1, &s, nullptr);
+  int v = -1;
+  if (sqlite3_step(s) == SQLITE_ROW) v = sqlite3_column_int(s, 0);
+  sqlite3_finalize(s);
+  sqlite3_close(db);
+  return v;
+}
+
+TEST(SqliteStore, UsesWalAndRecordsTheSchemaVersion) {
+  TempDir dir;
+  const std::string path = dir.file("quire.db");
+  ASSERT_TRUE(SqliteStore::open(path).ok());
+  EXPECT_EQ(pragma(path, "PRAGMA user_version"), SqliteStore::schema_version());
+  sqlite3* db = nullptr;
+  sqlite3_open(path.c_str(), &db);
+  sqlite3_stmt* s = nullptr;
+  sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &s, nullptr);
+  ASSERT_EQ(sqlite3_step(s), SQLITE_ROW);
+  EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(s, 0)), "wal");
+  sqlite3_finalize(s);
+  sqlite3_close(db);
+}
+
+TEST(SqliteStore, RefusesADatabaseFromANewerVersion) {
+  TempDir dir;
+  const std::string path = dir.file("quire.db");
+  ASSERT_TRUE(SqliteStore::open(path).ok());
+  EXPECT_EQ(pragma(path, "PRAGMA user_version = 99"), -1);
+  auto again = SqliteStore::open(path);
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.error().code, kSchema);
+}
+
+TEST(SqliteStore, RefusesAFileThatIsNotADatabase) {
+  TempDir dir;
+  const std::string path = dir.file("quire.db");
+  FILE* f = std::fopen(path.c_str(), "wb");
+  std::fputs("this is not a database, just text that is long enough to be read as a header....", f);
+  std::fclose(f);
+  EXPECT_FALSE(SqliteStore::open(path).ok());
+}
+
+TEST(CommitQueue, RunsInOrderAndGroupsAppendsIntoOneCommit) {
+  TempDir dir;
+  auto store = SqliteStore::open(dir.file("quire.db"));
+  ASSERT_TRUE(store.ok());
+  std::mutex mu;
+  std::vector<std::size_t> batches;
+  std::vector<std::string> order;
+  {
+    // The first op blocks the queue so the appends behind it pile up.
+    std::promise<void> gate;
+    auto opened = gate.get_future().share();
+    CommitQueue queue(**store, 1024, [&](double, std::size_t n) {
+      std::lock_guard lock(mu);
+      batches.push_back(n);
+    });
+    queue.run([opened](Store&) { opened.wait(); });
+    for (int i = 0; i < 50; ++i) {
+      queue.append({"d", Bytes{static_cast<std::uint8_t>(i)}, "u"}, [&, i](Result<std::uint64_t> seq) {
+        std::lock_guard lock(mu);
+        ASSERT_TRUE(seq.ok());
+        EXPECT_EQ(*seq, static_cast<std::uint64_t>(i + 1));
+        order.push_back(std::to_string(i));
+      });
+    }
+    queue.barrier([&] {
+      std::lock_guard lock(mu);
+      order.push_back("barrier");
+    });
+    queue.compact("d", Bytes{1, 2}, Bytes{}, [&](Result<std::uint64_t> upto) {
+      std::lock_guard lock(mu);
+      ASSERT_TRUE(upto.ok());
+      EXPECT_EQ(*upto, 50u);
+      order.push_back("compact");
+    });
+    queue.load("d", [&](Result<StoredDocument> d) {
+      std::lock_guard lock(mu);
+      ASSERT_TRUE(d.ok());
+      EXPECT_EQ(d->snapshot, (Bytes{1, 2}));
+      EXPECT_TRUE(d->updates.empty());
+      order.push_back("load");
+    });
+    gate.set_value();
+  }  // the destructor drains the queue
+  ASSERT_EQ(order.size(), 53u);
+  for (int i = 0; i < 50; ++i) EXPECT_EQ(order[static_cast<std::size_t>(i)], std::to_string(i));
+  EXPECT_EQ(order[50], "barrier");
+  EXPECT_EQ(order[51], "compact");
+  EXPECT_EQ(order[52], "load");
+  EXPECT_EQ(batches, (std::vector<std::size_t>{50}));
+}
+
+}  // namespace
+}  // namespace quire::storage
