@@ -46,5 +46,7 @@ void print_update_usage();
 // `quire doc …`
 int run_doc(const std::vector<std::string>& args);
 void print_doc_usage();
+// `quire serve …`
+int run_serve(const std::vector<std::string>& args);
 
 }  // namespace quire::app

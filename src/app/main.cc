@@ -1,5 +1,5 @@
-// quire: the Quire binary. Today it carries the update tools; `quire serve`
-// joins it with the collaboration server.
+// quire: the Quire binary — the collaboration server (`quire serve`) and the
+// update and document tools.
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -15,6 +15,7 @@ void print_usage() {
       "usage: quire <command> [args]\n"
       "\n"
       "commands:\n"
+      "  serve     run the collaboration server (quire serve --help)\n"
       "  update    work with Yjs updates (merge, diff, state-vector, inspect, convert)\n"
       "  doc       build a document from updates (apply, text, json, prosemirror)\n"
       "  version   print the version\n"
@@ -38,6 +39,7 @@ int main(int argc, char** argv) {
     return quire::app::kExitOk;
   }
   if (args[0] == "update") return quire::app::run_update({args.begin() + 1, args.end()});
+  if (args[0] == "serve") return quire::app::run_serve({args.begin() + 1, args.end()});
   if (args[0] == "doc") return quire::app::run_doc({args.begin() + 1, args.end()});
   std::fprintf(stderr, "quire: unknown command '%s' (try 'quire help')\n", args[0].c_str());
   return quire::app::kExitUsage;

@@ -1,0 +1,274 @@
+// `quire serve`: configuration from defaults, an optional file, the
+// environment and flags (later wins), then the server on the embedded store
+// (SQLite in the data directory). Every setting: docs/operations.md.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <map>
+
+#include "app/cli.h"
+#include "base/log.h"
+#include "server/server.h"
+#include "storage/sqlite_store.h"
+
+namespace quire::app {
+namespace {
+
+struct Settings {
+  server::ServerConfig config;
+  std::string dev_auth;
+  std::string log_level = "info";
+  bool log_json = false;
+};
+
+bool parse_u64(const std::string& s, std::uint64_t& out) {
+  if (s.empty() || s.size() > 18) return false;
+  out = 0;
+  for (const char c : s) {
+    if (c < '0' || c > '9') return false;
+    out = out * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  return true;
+}
+
+bool parse_bool(const std::string& s, bool& out) {
+  if (s == "1" || s == "true" || s == "yes" || s == "on") return out = true, true;
+  if (s == "0" || s == "false" || s == "no" || s == "off") return out = false, true;
+  return false;
+}
+
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= s.size()) {
+    const std::size_t comma = std::min(s.find(',', start), s.size());
+    std::string item = s.substr(start, comma - start);
+    if (!item.empty()) out.push_back(item);
+    start = comma + 1;
+  }
+  return out;
+}
+
+struct Option {
+  const char* name;  // flag without "--"; the file key; QUIRE_<NAME> in the environment
+  const char* help;
+  std::function<bool(Settings&, const std::string&)> set;
+  bool is_flag = false;  // takes no value on the command line
+};
+
+template <class T>
+std::function<bool(Settings&, const std::string&)> number(T server::ServerConfig::*field) {
+  return [field](Settings& s, const std::string& v) {
+    std::uint64_t n;
+    if (!parse_u64(v, n)) return false;
+    s.config.*field = static_cast<T>(n);
+    return true;
+  };
+}
+
+template <class T>
+std::function<bool(Settings&, const std::string&)> room_number(T room::RoomLimits::*field) {
+  return [field](Settings& s, const std::string& v) {
+    std::uint64_t n;
+    if (!parse_u64(v, n)) return false;
+    s.config.room.*field = static_cast<T>(n);
+    return true;
+  };
+}
+
+const std::vector<Option>& options() {
+  static const std::vector<Option> kOptions = {
+      {"listen", "HOST:PORT to listen on (default 127.0.0.1:8080; port 0 picks one)",
+       [](Settings& s, const std::string& v) {
+         const std::size_t colon = v.rfind(':');
+         std::uint64_t port;
+         if (colon == std::string::npos || !parse_u64(v.substr(colon + 1), port) || port > 65535) return false;
+         s.config.host = v.substr(0, colon);
+         if (s.config.host.size() > 2 && s.config.host.front() == '[') {
+           s.config.host = s.config.host.substr(1, s.config.host.size() - 2);
+         }
+         s.config.port = static_cast<std::uint16_t>(port);
+         return !s.config.host.empty();
+       }},
+      {"data-dir", "directory for quire.db (created if missing; default ./data)",
+       [](Settings& s, const std::string& v) { return !(s.config.data_dir = v).empty(); }},
+      {"static-dir", "serve the web app's files from this directory",
+       [](Settings& s, const std::string& v) { return !(s.config.static_dir = v).empty(); }},
+      {"allowed-origins", "comma-separated exact origins allowed to open WebSockets (default: same host)",
+       [](Settings& s, const std::string& v) { return !(s.config.allowed_origins = split_list(v)).empty(); }},
+      {"dev-auth", "development tokens [name:]TOKEN=rw|ro,... (loopback listeners only)",
+       [](Settings& s, const std::string& v) { return !(s.dev_auth = v).empty(); }},
+      {"threads", "I/O threads (default: one per core)", number(&server::ServerConfig::threads)},
+      {"hsts", "send Strict-Transport-Security (behind a TLS proxy)",
+       [](Settings& s, const std::string& v) { return parse_bool(v, s.config.hsts); }, true},
+      {"max-message-bytes", "largest inbound WebSocket message (1 MiB; close 1009)",
+       number(&server::ServerConfig::max_message_bytes)},
+      {"send-queue-bytes", "per-connection send queue before close 1013 (8 MiB)",
+       number(&server::ServerConfig::send_queue_bytes)},
+      {"rate-messages", "messages per second per connection, sustained (20)",
+       number(&server::ServerConfig::rate_messages_per_second)},
+      {"rate-burst", "messages per connection at once (100)", number(&server::ServerConfig::rate_burst)},
+      {"auth-timeout-ms", "time to authenticate after connecting (5000; close 4401)",
+       number(&server::ServerConfig::auth_timeout_ms)},
+      {"idle-timeout-ms", "close a silent connection after (60000; close 4408)",
+       number(&server::ServerConfig::idle_timeout_ms)},
+      {"ping-interval-ms", "WebSocket ping interval (25000)", number(&server::ServerConfig::ping_interval_ms)},
+      {"unload-after-ms", "unload a document this long after its last client left (30000)",
+       number(&server::ServerConfig::unload_after_ms)},
+      {"max-document-bytes", "refuse updates beyond this document size (16 MiB; close 4413)",
+       room_number(&room::RoomLimits::max_document_bytes)},
+      {"compact-updates", "compact after this many updates (1000)",
+       room_number(&room::RoomLimits::compact_after_updates)},
+      {"compact-bytes", "compact after this many bytes of log (4 MiB)",
+       room_number(&room::RoomLimits::compact_after_bytes)},
+      {"read-only-awareness", "let read-only connections publish cursors (true)",
+       [](Settings& s, const std::string& v) { return parse_bool(v, s.config.room.read_only_awareness); }},
+      {"log-level", "debug | info | warn | error (info)",
+       [](Settings& s, const std::string& v) {
+         log::Level l;
+         s.log_level = v;
+         return log::parse_level(v, l);
+       }},
+      {"log-json", "one JSON object per log line",
+       [](Settings& s, const std::string& v) { return parse_bool(v, s.log_json); }, true},
+  };
+  return kOptions;
+}
+
+const Option* find_option(std::string_view name) {
+  for (const Option& o : options()) {
+    if (name == o.name) return &o;
+  }
+  return nullptr;
+}
+
+std::string env_name(const char* name) {
+  std::string e = "QUIRE_";
+  for (const char* p = name; *p; ++p) e += *p == '-' ? '_' : static_cast<char>(std::toupper(*p));
+  return e;
+}
+
+// `key = value` lines; '#' starts a comment.
+int read_config_file(const std::string& path, Settings& s) {
+  std::ifstream in(path);
+  if (!in) return fail("cannot read config file " + path);
+  std::string line;
+  int n = 0;
+  while (std::getline(in, line)) {
+    ++n;
+    if (const std::size_t hash = line.find('#'); hash != std::string::npos) line.resize(hash);
+    auto trim = [](std::string t) {
+      while (!t.empty() && std::isspace(static_cast<unsigned char>(t.back()))) t.pop_back();
+      std::size_t i = 0;
+      while (i < t.size() && std::isspace(static_cast<unsigned char>(t[i]))) ++i;
+      return t.substr(i);
+    };
+    line = trim(line);
+    if (line.empty()) continue;
+    const std::size_t eq = line.find('=');
+    const std::string key = trim(line.substr(0, eq));
+    const Option* o = find_option(key);
+    if (eq == std::string::npos || o == nullptr)
+      return usage(path + ":" + std::to_string(n) + ": unknown setting '" + key + "'");
+    if (!o->set(s, trim(line.substr(eq + 1)))) return usage(path + ":" + std::to_string(n) + ": bad value for " + key);
+  }
+  return -1;
+}
+
+bool is_loopback(const std::string& host) {
+  return host == "127.0.0.1" || host == "::1" || host == "localhost" || host.starts_with("127.");
+}
+
+void print_serve_usage() {
+  std::printf("usage: quire serve [--config FILE] [--OPTION VALUE]...\n\n");
+  std::printf("Every option can also be set as QUIRE_<OPTION> in the environment or as\n");
+  std::printf("'option = value' in the config file (flags win over the environment, which wins over the file).\n\n");
+  for (const Option& o : options()) std::printf("  --%-22s %s\n", o.name, o.help);
+}
+
+}  // namespace
+
+int run_serve(const std::vector<std::string>& args) {
+  Settings s;
+  // The file first (its path from --config or QUIRE_CONFIG), then env, then flags.
+  std::string config_path;
+  if (const char* e = std::getenv("QUIRE_CONFIG")) config_path = e;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--help" || args[i] == "-h") {
+      print_serve_usage();
+      return kExitOk;
+    }
+    if (args[i] == "--config") {
+      if (i + 1 >= args.size()) return usage("--config needs a file");
+      config_path = args[i + 1];
+    }
+  }
+  if (!config_path.empty()) {
+    if (int rc = read_config_file(config_path, s); rc >= 0) return rc;
+  }
+  for (const Option& o : options()) {
+    if (const char* e = std::getenv(env_name(o.name).c_str())) {
+      if (!o.set(s, e)) return usage("bad value in " + env_name(o.name));
+    }
+  }
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--config") {
+      ++i;
+      continue;
+    }
+    if (!args[i].starts_with("--")) return usage("unexpected argument '" + args[i] + "'");
+    std::string name = args[i].substr(2);
+    std::string value;
+    if (const std::size_t eq = name.find('='); eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name.resize(eq);
+    }
+    const Option* o = find_option(name);
+    if (o == nullptr) return usage("unknown option --" + name);
+    if (value.empty() && args[i].find('=') == std::string::npos) {
+      if (o->is_flag) {
+        value = "true";
+      } else {
+        if (i + 1 >= args.size()) return usage("--" + name + " needs a value");
+        value = args[++i];
+      }
+    }
+    if (!o->set(s, value)) return usage("bad value for --" + name + ": '" + value + "'");
+  }
+
+  log::Level level = log::Level::kInfo;
+  log::parse_level(s.log_level, level);
+  log::configure(level, s.log_json);
+
+  std::unique_ptr<server::Authenticator> auth;
+  if (!s.dev_auth.empty()) {
+    if (!is_loopback(s.config.host)) {
+      return fail("--dev-auth is for development only: it is refused unless listening on a loopback address");
+    }
+    auto dev = server::DevAuthenticator::parse(s.dev_auth);
+    if (!dev) return usage(dev.error().message);
+    auth = std::make_unique<server::DevAuthenticator>(std::move(*dev));
+  } else {
+    return fail("no authentication configured: give --dev-auth TOKEN=rw (accounts arrive in a later release)");
+  }
+
+  if (::mkdir(s.config.data_dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return fail("cannot create data directory " + s.config.data_dir + ": " + std::strerror(errno));
+  }
+  auto store = storage::SqliteStore::open(s.config.data_dir + "/quire.db");
+  if (!store) return fail(store.error().to_string());
+
+  server::Server server(s.config, **store, std::move(auth));
+  if (Status st = server.listen(); !st) return fail(st.error().message);
+  const std::string host = s.config.host.find(':') != std::string::npos ? "[" + s.config.host + "]" : s.config.host;
+  log::info("listening", {{"address", host + ":" + std::to_string(server.port())}, {"data_dir", s.config.data_dir}});
+  std::printf("quire: listening on http://%s:%u\n", host.c_str(), static_cast<unsigned>(server.port()));
+  std::fflush(stdout);
+  server.run();
+  return kExitOk;
+}
+
+}  // namespace quire::app

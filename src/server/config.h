@@ -1,0 +1,38 @@
+// ServerConfig: everything `quire serve` can be told, with ARCHITECTURE §5's
+// defaults. Filled by app/ from flags, environment and an optional file.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "room/room.h"
+
+namespace quire::server {
+
+struct ServerConfig {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 8080;
+  std::string data_dir = "data";
+  std::string static_dir;                    // empty: no static files
+  std::vector<std::string> allowed_origins;  // empty: same origin as the Host header
+  unsigned threads = 0;                      // 0: one per core
+  bool hsts = false;                         // behind TLS: send Strict-Transport-Security
+
+  // Limits (ARCHITECTURE §5).
+  std::size_t max_message_bytes = 1u << 20;
+  std::size_t max_preauth_bytes = 16u << 10;
+  std::size_t send_queue_bytes = 8u << 20;
+  double rate_messages_per_second = 20;
+  double rate_burst = 100;
+  double awareness_per_second = 10;
+  std::int64_t auth_timeout_ms = 5000;
+  std::int64_t ping_interval_ms = 25000;
+  std::int64_t idle_timeout_ms = 60000;
+  std::int64_t unload_after_ms = 30000;
+  std::int64_t awareness_flush_ms = 20;
+  std::size_t max_documents_per_connection = 64;
+  room::RoomLimits room;
+};
+
+}  // namespace quire::server

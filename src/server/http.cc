@@ -1,0 +1,309 @@
+// HttpSession: reads HTTP/1.1 requests on one connection and answers them —
+// health, readiness, metrics, static files — or hands the connection to a
+// WebSocket session on an upgrade to /ws or /ws/y/{document}. Every response
+// carries the security headers and the caching policy of ARCHITECTURE §2.5.
+//
+// Thread-safety: one strand per connection. Limitations: no TLS (the proxy
+// terminates it), no range requests.
+#include <boost/asio/post.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
+#include <filesystem>
+#include <fstream>
+
+#include "base/log.h"
+#include "server/server_internal.h"
+
+namespace quire::server {
+namespace {
+
+namespace fs = std::filesystem;
+using Response = http::response<http::string_body>;
+
+enum class CachePolicy { kNoStore, kNoCache, kImmutable };
+
+constexpr std::string_view kCsp =
+    "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data: blob:; "
+    "style-src 'self' 'unsafe-inline'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+    "form-action 'self'";
+
+std::string json_escape(std::string_view s) {
+  std::string out;
+  for (const char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      out += ' ';
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::string_view content_type(const fs::path& path) {
+  static const std::pair<std::string_view, std::string_view> kTypes[] = {
+      {".html", "text/html; charset=utf-8"},
+      {".js", "text/javascript; charset=utf-8"},
+      {".mjs", "text/javascript; charset=utf-8"},
+      {".css", "text/css; charset=utf-8"},
+      {".json", "application/json"},
+      {".map", "application/json"},
+      {".svg", "image/svg+xml"},
+      {".png", "image/png"},
+      {".jpg", "image/jpeg"},
+      {".ico", "image/x-icon"},
+      {".woff2", "font/woff2"},
+      {".wasm", "application/wasm"},
+      {".txt", "text/plain; charset=utf-8"},
+  };
+  const std::string ext = path.extension().string();
+  for (const auto& [e, type] : kTypes) {
+    if (ext == e) return type;
+  }
+  return "application/octet-stream";
+}
+
+class HttpSession : public std::enable_shared_from_this<HttpSession> {
+ public:
+  HttpSession(Server::Impl& server, tcp::socket socket) : server_(server), stream_(std::move(socket)) {}
+
+  void start() {
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read(); });
+  }
+
+ private:
+  void read() {
+    parser_.emplace();
+    parser_->header_limit(16 * 1024);
+    parser_->body_limit(64 * 1024);
+    stream_.expires_after(std::chrono::seconds(30));
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+  }
+
+  void on_read(beast::error_code ec) {
+    if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::connection_reset) {
+      return close();
+    }
+    if (ec) {
+      // Malformed or oversized request: answer once, then close.
+      Response res = error(http::status::bad_request, "malformed request: " + ec.message(), 11, false);
+      return write(std::move(res));
+    }
+    Request req = parser_->release();
+    if (beast::websocket::is_upgrade(req)) return upgrade(std::move(req));
+    write(route(req));
+  }
+
+  // Adds the headers every response carries.
+  void finish(Response& res, CachePolicy cache, bool keep_alive) {
+    res.set(http::field::server, "quire");
+    res.set("Content-Security-Policy", kCsp);
+    res.set("X-Content-Type-Options", "nosniff");
+    res.set("X-Frame-Options", "DENY");
+    res.set("Referrer-Policy", "no-referrer");
+    res.set("Cross-Origin-Opener-Policy", "same-origin");
+    if (server_.config.hsts) res.set(http::field::strict_transport_security, "max-age=63072000; includeSubDomains");
+    switch (cache) {
+      case CachePolicy::kNoStore:
+        res.set(http::field::cache_control, "no-store");
+        break;
+      case CachePolicy::kNoCache:
+        res.set(http::field::cache_control, "no-cache");
+        break;
+      case CachePolicy::kImmutable:
+        res.set(http::field::cache_control, "public, max-age=31536000, immutable");
+        break;
+    }
+    res.keep_alive(keep_alive);
+    res.prepare_payload();
+  }
+
+  Response json(http::status status, std::string body, unsigned version, bool keep_alive) {
+    Response res{status, version};
+    res.set(http::field::content_type, "application/json");
+    res.body() = std::move(body);
+    finish(res, CachePolicy::kNoStore, keep_alive);
+    return res;
+  }
+
+  Response error(http::status status, std::string_view message, unsigned version, bool keep_alive) {
+    return json(status, "{\"error\":\"" + json_escape(message) + "\"}", version, keep_alive);
+  }
+
+  Response route(const Request& req) {
+    const unsigned v = req.version();
+    const bool ka = req.keep_alive();
+    const std::string_view target = req.target();
+    const std::string_view path = target.substr(0, target.find('?'));
+    const bool get = req.method() == http::verb::get || req.method() == http::verb::head;
+    if (path == "/healthz" || path == "/readyz" || path == "/metrics" || path.starts_with("/ws")) {
+      if (!get) return with_allow(error(http::status::method_not_allowed, "method not allowed", v, ka));
+      if (path == "/healthz") return json(http::status::ok, R"({"status":"ok"})", v, ka);
+      if (path == "/readyz") {
+        if (server_.stopping) return json(http::status::service_unavailable, R"({"status":"stopping"})", v, ka);
+        return json(http::status::ok, "{\"status\":\"ready\",\"rooms\":" + std::to_string(server_.rooms.size()) + "}",
+                    v, ka);
+      }
+      if (path == "/metrics") {
+        Response res{http::status::ok, v};
+        res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+        res.body() = server_.metrics.render();
+        finish(res, CachePolicy::kNoStore, ka);
+        return res;
+      }
+      return error(http::status::upgrade_required, "this endpoint speaks WebSocket", v, ka);
+    }
+    if (path.starts_with("/api/")) return error(http::status::not_found, "no such API route", v, ka);
+    if (!server_.config.static_dir.empty()) {
+      if (!get) return with_allow(error(http::status::method_not_allowed, "method not allowed", v, ka));
+      if (auto res = static_file(path, req)) return std::move(*res);
+    }
+    return error(http::status::not_found, "not found", v, ka);
+  }
+
+  static Response with_allow(Response res) {
+    res.set(http::field::allow, "GET, HEAD");
+    return res;
+  }
+
+  // Files under --static-dir; `/` is index.html. The path is checked segment by
+  // segment (no dot segments, no NUL or backslash), never resolved blindly.
+  std::optional<Response> static_file(std::string_view path, const Request& req) {
+    if (path.empty() || path[0] != '/') return std::nullopt;
+    std::string_view rel = path.substr(1);
+    if (rel.empty()) rel = "index.html";
+    for (std::size_t start = 0; start <= rel.size();) {
+      const std::size_t end = std::min(rel.find('/', start), rel.size());
+      const std::string_view seg = rel.substr(start, end - start);
+      if (seg.empty() || seg == "." || seg == ".." ||
+          seg.find_first_of(std::string_view("\0\\%", 3)) != std::string_view::npos) {
+        return std::nullopt;
+      }
+      start = end + 1;
+    }
+    const fs::path file = fs::path(server_.config.static_dir) / std::string(rel);
+    std::error_code ec;
+    if (!fs::is_regular_file(file, ec)) return std::nullopt;
+    std::ifstream in(file, std::ios::binary);
+    if (!in) return std::nullopt;
+    Response res{http::status::ok, req.version()};
+    res.body().assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    res.set(http::field::content_type, content_type(file));
+    // Content-hashed assets never change; entry pages are revalidated every time.
+    finish(res, rel.starts_with("assets/") ? CachePolicy::kImmutable : CachePolicy::kNoCache, req.keep_alive());
+    if (req.method() == http::verb::head) {
+      const auto length = res.body().size();
+      res.body().clear();
+      res.content_length(length);
+    }
+    return res;
+  }
+
+  // The WebSocket `Origin` check (SECURITY #22): exactly one of the allowed
+  // origins; without a list, the request's own host. A request without Origin
+  // (not a browser) passes: browsers always send one.
+  bool origin_allowed(const Request& req) const {
+    auto it = req.find(http::field::origin);
+    if (it == req.end()) return true;
+    const std::string_view origin = it->value();
+    if (server_.config.allowed_origins.empty()) {
+      const std::string_view host = req[http::field::host];
+      return origin == "http://" + std::string(host) || origin == "https://" + std::string(host);
+    }
+    for (const std::string& allowed : server_.config.allowed_origins) {
+      if (origin == allowed) return true;
+    }
+    return false;
+  }
+
+  void upgrade(Request req) {
+    const unsigned v = req.version();
+    const std::string_view target = req.target();
+    const std::string_view path = target.substr(0, target.find('?'));
+    if (server_.stopping) return refuse(error(http::status::service_unavailable, "server shutting down", v, false));
+    if (!origin_allowed(req)) {
+      server_.metrics.reject("origin");
+      log::warn("origin_refused", {{"origin", std::string(req[http::field::origin]).substr(0, 200)}});
+      return refuse(error(http::status::forbidden, "origin not allowed", v, false));
+    }
+    // Offered subprotocols: `quire` and `quire.auth.TOKEN` (the token never in a URL).
+    bool offered_quire = false;
+    std::optional<std::string> token;
+    std::string_view offered = req[http::field::sec_websocket_protocol];
+    while (!offered.empty()) {
+      const std::size_t comma = offered.find(',');
+      std::string_view p = offered.substr(0, comma);
+      offered = comma == std::string_view::npos ? std::string_view{} : offered.substr(comma + 1);
+      while (!p.empty() && p.front() == ' ') p.remove_prefix(1);
+      while (!p.empty() && p.back() == ' ') p.remove_suffix(1);
+      if (p == "quire") offered_quire = true;
+      if (p.starts_with("quire.auth.")) token = std::string(p.substr(11));
+    }
+    if (path == "/ws") {
+      return start_websocket(server_, std::move(stream_), std::move(req), protocol::Protocol::kHocuspocus, {},
+                             std::nullopt, offered_quire);
+    }
+    if (path.starts_with("/ws/y/")) {
+      const std::string doc(path.substr(6));
+      if (!valid_document_id(doc)) {
+        server_.metrics.reject("invalid_document");
+        return refuse(error(http::status::bad_request, "invalid document name", v, false));
+      }
+      std::optional<Principal> principal;
+      if (token) principal = server_.auth->authenticate(*token, doc);
+      if (!principal) {
+        server_.metrics.reject("auth_failed");
+        log::warn("auth_failed", {{"doc", doc}, {"reason", token ? "bad token" : "no token"}});
+        return refuse(error(http::status::unauthorized, "missing or invalid token", v, false));
+      }
+      return start_websocket(server_, std::move(stream_), std::move(req), protocol::Protocol::kYWebsocket, doc,
+                             std::move(principal), offered_quire);
+    }
+    refuse(error(http::status::not_found, "no WebSocket endpoint here", v, false));
+  }
+
+  void refuse(Response res) {
+    res.keep_alive(false);
+    write(std::move(res));
+  }
+
+  void write(Response res) {
+    auto shared = std::make_shared<Response>(std::move(res));
+    const bool keep = shared->keep_alive();
+    http::async_write(stream_, *shared, [self = shared_from_this(), shared, keep](beast::error_code ec, std::size_t) {
+      if (ec || !keep) return self->close();
+      self->read();
+    });
+  }
+
+  void close() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  }
+
+  Server::Impl& server_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+};
+
+}  // namespace
+
+void serve_http(Server::Impl& server, tcp::socket socket) {
+  std::make_shared<HttpSession>(server, std::move(socket))->start();
+}
+
+bool valid_document_id(std::string_view id) {
+  if (id.empty() || id.size() > 128) return false;
+  for (const char c : id) {
+    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+}  // namespace quire::server

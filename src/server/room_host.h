@@ -1,0 +1,96 @@
+// RoomHost: the rooms of one node. Loads a document from storage before anyone
+// may sync it (every joiner waits for the load, a failed load serves nobody
+// and is never saved), gives each room its own strand, adapts the Journal to
+// the CommitQueue, flushes coalesced awareness, and unloads a room a while
+// after its last connection left (after compacting it).
+//
+// Thread-safety: acquire/release from any thread (the map takes a mutex). A
+// HostedRoom's `room` is touched only on its strand.
+// Limitations: a room is never split across threads; one hot document is
+// bounded by one core.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "room/room.h"
+#include "server/config.h"
+#include "server/metrics.h"
+#include "storage/commit_queue.h"
+
+namespace quire::server {
+
+namespace asio = boost::asio;
+using Strand = asio::strand<asio::io_context::executor_type>;
+
+class RoomHost;
+
+class HostedRoom final : public room::Journal, public std::enable_shared_from_this<HostedRoom> {
+ public:
+  HostedRoom(RoomHost& host, std::string doc);
+  [[nodiscard]] const std::string& doc() const { return doc_; }
+  Strand& strand() { return strand_; }
+  // On the strand only.
+  room::Room& room() { return room_; }
+  // After a message: flushes awareness soon if the room has changes pending.
+  void schedule_awareness_flush();
+
+  void append(Bytes update, std::string user, std::function<void(Status)> done) override;
+  void barrier(std::function<void(Status)> done) override;
+  void compact(Bytes snapshot, Bytes state_vector, std::function<void(Status)> done) override;
+
+ private:
+  friend class RoomHost;
+  enum class State { kLoading, kReady, kFailed };
+  void start_ticking();
+
+  RoomHost& host_;
+  std::string doc_;
+  Strand strand_;
+  room::Room room_;
+  asio::steady_timer flush_timer_;
+  asio::steady_timer tick_timer_;
+  asio::steady_timer unload_timer_;
+  bool flush_scheduled_ = false;
+  // Guarded by the host's mutex.
+  State state_ = State::kLoading;
+  int refs_ = 0;
+  std::vector<std::function<void(std::shared_ptr<HostedRoom>, Status)>> waiters_;
+};
+
+class RoomHost {
+ public:
+  using Ready = std::function<void(std::shared_ptr<HostedRoom>, Status)>;
+
+  RoomHost(asio::io_context& io, storage::CommitQueue& queue, const ServerConfig& config, Metrics& metrics);
+
+  // Calls `ready` (on the room's strand) once `doc` is loaded, with the room,
+  // or with the load's error. Each successful acquire needs one release.
+  void acquire(const std::string& doc, Ready ready);
+  void release(const std::shared_ptr<HostedRoom>& room);
+  // Shutdown: stop timers so the io_context can run out of work.
+  void shutdown();
+  [[nodiscard]] std::size_t size() const;
+  [[nodiscard]] std::int64_t now_ms() const;
+
+ private:
+  friend class HostedRoom;
+  void finish_load(const std::shared_ptr<HostedRoom>& room, Result<storage::StoredDocument> stored);
+  void schedule_unload(const std::shared_ptr<HostedRoom>& room);
+
+  asio::io_context& io_;
+  storage::CommitQueue& queue_;
+  const ServerConfig& config_;
+  Metrics& metrics_;
+  mutable std::mutex mu_;
+  std::map<std::string, std::shared_ptr<HostedRoom>, std::less<>> rooms_;
+  bool stopping_ = false;
+};
+
+}  // namespace quire::server

@@ -1,0 +1,524 @@
+// WsSession: one WebSocket connection, either protocol. It authenticates,
+// routes each frame to its document's room (posting to the room's strand),
+// and writes what rooms send it, one write in flight behind a bounded queue.
+// Every protocol or limit violation ends in a close code and reason
+// (docs/protocol.md); the process and the other connections carry on.
+//
+// Thread-safety: all state on the session's strand; send() and close() may be
+// called from any thread (they post). The session keeps itself alive through
+// its pending handlers, as in Beast's chat-multi example.
+// Limitations: no permessage-deflate.
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/websocket.hpp>
+#include <chrono>
+#include <deque>
+
+#include "base/log.h"
+#include "server/server_internal.h"
+
+namespace quire::server {
+namespace {
+
+namespace websocket = beast::websocket;
+using protocol::Frame;
+using protocol::MessageType;
+using protocol::Protocol;
+using protocol::SyncType;
+
+// WebSocket close codes (docs/protocol.md).
+enum : int {
+  kCloseGoingAway = 1001,
+  kCloseUnsupported = 1003,
+  kCloseInternal = 1011,
+  kCloseTryAgainLater = 1013,
+  kClosePreauthOverflow = 4205,
+  kCloseBadMessage = 4400,
+  kCloseUnauthorized = 4401,
+  kCloseTimeout = 4408,
+  kCloseRateLimited = 4429,
+};
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// A token bucket: `rate` per second sustained, `burst` at once.
+class TokenBucket {
+ public:
+  TokenBucket(double rate, double burst) : rate_(rate), burst_(burst), tokens_(burst) {}
+  bool take(std::int64_t now) {
+    if (last_ != 0) tokens_ = std::min(burst_, tokens_ + rate_ * static_cast<double>(now - last_) / 1000.0);
+    last_ = now;
+    if (tokens_ < 1) return false;
+    tokens_ -= 1;
+    return true;
+  }
+
+ private:
+  double rate_, burst_, tokens_;
+  std::int64_t last_ = 0;
+};
+
+// A close reason fits the 123 bytes a close frame allows, cut at a UTF-8 boundary.
+std::string close_reason(std::string reason) {
+  if (reason.size() <= 123) return reason;
+  std::size_t n = 123;
+  while (n > 0 && (static_cast<unsigned char>(reason[n]) & 0xc0) == 0x80) --n;
+  reason.resize(n);
+  return reason;
+}
+
+}  // namespace
+
+class WsSession final : public std::enable_shared_from_this<WsSession> {
+ public:
+  WsSession(Server::Impl& server, beast::tcp_stream stream, Protocol protocol, std::string document,
+            std::optional<Principal> principal)
+      : server_(server),
+        ws_(std::move(stream)),
+        timer_(ws_.get_executor()),
+        protocol_(protocol),
+        id_(server.next_id++),
+        rate_(server.config.rate_messages_per_second, server.config.rate_burst),
+        awareness_rate_(server.config.awareness_per_second, server.config.awareness_per_second),
+        yws_document_(std::move(document)),
+        yws_principal_(std::move(principal)) {}
+
+  void start(Request request, bool offered_quire) {
+    ws_.read_message_max(server_.config.max_message_bytes);
+    ws_.auto_fragment(false);
+    websocket::stream_base::timeout timeouts{};
+    timeouts.handshake_timeout = std::chrono::seconds(10);
+    timeouts.idle_timeout = websocket::stream_base::none();  // our own timer closes with 4408
+    timeouts.keep_alive_pings = false;
+    ws_.set_option(timeouts);
+    ws_.set_option(websocket::stream_base::decorator([offered_quire](websocket::response_type& res) {
+      res.set(http::field::server, "quire");
+      res.set(http::field::cache_control, "no-store");
+      if (offered_quire) res.set(http::field::sec_websocket_protocol, "quire");
+    }));
+    ws_.control_callback([self = weak_from_this()](websocket::frame_type, beast::string_view) {
+      if (auto s = self.lock()) s->last_rx_ms_ = now_ms();
+    });
+    beast::get_lowest_layer(ws_).expires_never();
+    ws_.async_accept(request, [self = shared_from_this()](beast::error_code ec) { self->on_accept(ec); });
+  }
+
+  // Thread-safe.
+  void send(room::SharedFrame frame) {
+    asio::post(ws_.get_executor(), [self = shared_from_this(), frame = std::move(frame)] { self->enqueue(frame); });
+  }
+  void close(int code, std::string reason) {
+    asio::post(ws_.get_executor(),
+               [self = shared_from_this(), code, reason = std::move(reason)] { self->do_close(code, reason); });
+  }
+
+ private:
+  // One document this connection has asked for (Hocuspocus may ask for many).
+  struct DocSlot {
+    enum class State { kUnauthenticated, kLoading, kJoined };
+    State state = State::kUnauthenticated;
+    std::string key;  // the name as the client sent it
+    Principal principal;
+    std::shared_ptr<HostedRoom> room;
+    room::MemberId member_id = 0;
+    // Frames that arrived before the room was joined, in order.
+    std::vector<std::pair<std::shared_ptr<const Bytes>, Frame>> queued;
+    std::size_t queued_bytes = 0;
+  };
+
+  // The room's view of this connection for one document.
+  class Member final : public room::Member {
+   public:
+    explicit Member(std::weak_ptr<WsSession> s) : session_(std::move(s)) {}
+    void send(room::SharedFrame frame) override {
+      if (auto s = session_.lock()) s->send(std::move(frame));
+    }
+    void close(int code, std::string reason) override {
+      if (auto s = session_.lock()) s->close(code, std::move(reason));
+    }
+
+   private:
+    std::weak_ptr<WsSession> session_;
+  };
+
+  void on_accept(beast::error_code ec) {
+    if (ec) {
+      log::debug("ws_handshake_failed", {{"error", ec.message()}});
+      return;
+    }
+    server_.metrics.connections++;
+    server_.metrics.connections_total++;
+    accepted_ = true;
+    {
+      std::lock_guard lock(server_.sessions_mu);
+      server_.sessions[id_] = weak_from_this();
+    }
+    opened_ms_ = last_rx_ms_ = now_ms();
+    if (server_.stopping) {
+      do_close(kCloseGoingAway, "server shutting down");
+      return;
+    }
+    if (protocol_ == Protocol::kYWebsocket) {
+      // Authenticated at the upgrade: join the document named in the URL now.
+      DocSlot& slot = docs_[yws_document_];
+      slot.key = yws_document_;
+      slot.principal = *yws_principal_;
+      authenticated_ = true;
+      join(slot);
+    }
+    arm_timer();
+    read();
+  }
+
+  void read() {
+    ws_.async_read(buffer_, [self = shared_from_this()](beast::error_code ec, std::size_t n) { self->on_read(ec, n); });
+  }
+
+  void on_read(beast::error_code ec, std::size_t n) {
+    if (ec) {
+      if (ec == websocket::error::message_too_big) {
+        server_.metrics.reject("message_too_big");
+        server_.metrics.close(1009);
+      }
+      teardown();
+      return;
+    }
+    last_rx_ms_ = now_ms();
+    server_.metrics.messages_in_total++;
+    server_.metrics.bytes_in_total += n;
+    if (closing_) {
+      buffer_.consume(n);
+      read();
+      return;
+    }
+    if (!ws_.got_binary()) {
+      buffer_.consume(n);
+      server_.metrics.reject("text_frame");
+      do_close(kCloseUnsupported, "binary frames only");
+      read();
+      return;
+    }
+    const auto* data = static_cast<const std::uint8_t*>(buffer_.data().data());
+    auto bytes = std::make_shared<const Bytes>(data, data + n);
+    buffer_.consume(n);
+    if (!rate_.take(last_rx_ms_)) {
+      server_.metrics.reject("rate_limited");
+      do_close(kCloseRateLimited, "rate limit exceeded");
+    } else {
+      handle(std::move(bytes));
+    }
+    read();
+  }
+
+  void handle(std::shared_ptr<const Bytes> bytes) {
+    auto decoded = protocol::decode_frame(protocol_, *bytes);
+    if (!decoded) {
+      server_.metrics.reject("bad_frame");
+      do_close(kCloseBadMessage, decoded.error().message);
+      return;
+    }
+    const Frame& frame = *decoded;
+    if (frame.type == MessageType::kPong) return;
+    if (protocol_ == Protocol::kYWebsocket) {
+      if (frame.type == MessageType::kAuth) return;  // a client's permissionDenied means nothing to us
+      route(docs_.begin()->second, std::move(bytes), frame);
+      return;
+    }
+    if (frame.type == MessageType::kAuth) {
+      authenticate(std::string(frame.document), frame.text);
+      return;
+    }
+    auto it = docs_.find(frame.document);
+    if (frame.type == MessageType::kClose) {
+      if (it != docs_.end()) leave(it);
+      return;
+    }
+    if (it == docs_.end()) {
+      if (docs_.size() >= server_.config.max_documents_per_connection) {
+        server_.metrics.reject("too_many_documents");
+        do_close(kClosePreauthOverflow, "too many documents on one connection");
+        return;
+      }
+      it = docs_.emplace(std::string(frame.document), DocSlot{}).first;
+      it->second.key = it->first;
+    }
+    route(it->second, std::move(bytes), frame);
+  }
+
+  void route(DocSlot& slot, std::shared_ptr<const Bytes> bytes, const Frame& frame) {
+    if (frame.type == MessageType::kStateless) return;  // no server-side handlers yet
+    if (frame.type == MessageType::kAwareness && !awareness_rate_.take(last_rx_ms_)) {
+      server_.metrics.reject("awareness_rate");
+      return;
+    }
+    if (slot.state != DocSlot::State::kJoined) {
+      // Held until the room is joined: little before authentication, at most a
+      // send queue's worth while the document loads.
+      const bool unauthenticated = slot.state == DocSlot::State::kUnauthenticated;
+      slot.queued_bytes += bytes->size();
+      if (slot.queued_bytes > (unauthenticated ? server_.config.max_preauth_bytes : server_.config.send_queue_bytes)) {
+        server_.metrics.reject(unauthenticated ? "preauth_overflow" : "load_queue_overflow");
+        do_close(unauthenticated ? kClosePreauthOverflow : kCloseTryAgainLater,
+                 unauthenticated ? "too much data before authentication" : "too much data while the document loads");
+        return;
+      }
+      slot.queued.emplace_back(std::move(bytes), frame);
+      return;
+    }
+    deliver(slot, std::move(bytes), frame);
+  }
+
+  void deliver(DocSlot& slot, std::shared_ptr<const Bytes> bytes, const Frame& frame) {
+    if (frame.type == MessageType::kSync &&
+        (frame.sync.type == SyncType::kUpdate || frame.sync.type == SyncType::kStep2)) {
+      server_.metrics.updates_in_total++;
+    }
+    asio::post(slot.room->strand(),
+               [self = shared_from_this(), room = slot.room, id = slot.member_id, bytes = std::move(bytes), frame] {
+                 const room::Verdict v = room->room().receive(id, frame, now_ms());
+                 if (!v.rejected.empty()) self->server_.metrics.reject(v.rejected);
+                 if (v.close_code != 0) self->close(v.close_code, v.reason);
+                 room->schedule_awareness_flush();
+               });
+  }
+
+  void authenticate(std::string key, std::string_view token) {
+    const std::string_view doc = protocol::document_of(key);
+    auto deny = [&](std::string_view reason, std::string_view label) {
+      server_.metrics.reject(label);
+      log::warn("auth_failed", {{"doc", std::string(doc.substr(0, 128))}, {"reason", label}, {"connection", id_}});
+      if (auto it = docs_.find(key); it != docs_.end() && it->second.state == DocSlot::State::kUnauthenticated) {
+        docs_.erase(it);
+      }
+      enqueue(std::make_shared<const Bytes>(protocol::permission_denied_frame(protocol_, key, reason)));
+    };
+    if (!valid_document_id(doc)) return deny("invalid document name", "invalid_document");
+    auto it = docs_.find(key);
+    if (it != docs_.end() && it->second.state != DocSlot::State::kUnauthenticated) {
+      // Already in: a provider re-sending its token. Answer with the role it has.
+      enqueue(std::make_shared<const Bytes>(protocol::authenticated_frame(key, it->second.principal.read_only)));
+      return;
+    }
+    if (it == docs_.end() && docs_.size() >= server_.config.max_documents_per_connection) {
+      return deny("too many documents on one connection", "too_many_documents");
+    }
+    std::optional<Principal> principal = server_.auth->authenticate(token, doc);
+    if (!principal) return deny("permission-denied", "auth_failed");
+    if (it == docs_.end()) it = docs_.emplace(key, DocSlot{}).first;
+    DocSlot& slot = it->second;
+    slot.key = key;
+    slot.principal = std::move(*principal);
+    authenticated_ = true;
+    enqueue(std::make_shared<const Bytes>(protocol::authenticated_frame(key, slot.principal.read_only)));
+    join(slot);
+  }
+
+  void join(DocSlot& slot) {
+    slot.state = DocSlot::State::kLoading;
+    slot.member_id = server_.next_id++;
+    const std::string doc(protocol::document_of(slot.key));
+    server_.rooms.acquire(
+        doc, [self = shared_from_this(), key = slot.key](std::shared_ptr<HostedRoom> room, Status status) {
+          asio::post(self->ws_.get_executor(),
+                     [self, key, room = std::move(room), status] { self->on_room(key, room, status); });
+        });
+  }
+
+  void on_room(const std::string& key, const std::shared_ptr<HostedRoom>& room, const Status& status) {
+    auto it = docs_.find(key);
+    if (!status) {
+      if (it != docs_.end()) docs_.erase(it);
+      do_close(kCloseInternal, "document unavailable");
+      return;
+    }
+    if (closed_ || it == docs_.end() || it->second.state != DocSlot::State::kLoading) {
+      server_.rooms.release(room);  // the connection went away while the document loaded
+      return;
+    }
+    DocSlot& slot = it->second;
+    slot.room = room;
+    slot.state = DocSlot::State::kJoined;
+    room::MemberInfo info{protocol_, slot.key, slot.principal.read_only, slot.principal.user,
+                          slot.principal.display_name};
+    asio::post(room->strand(), [room, id = slot.member_id, info = std::move(info),
+                                member = std::make_shared<Member>(weak_from_this())]() mutable {
+      room->room().join(id, std::move(info), std::move(member));
+    });
+    auto queued = std::move(slot.queued);
+    slot.queued.clear();
+    slot.queued_bytes = 0;
+    for (auto& [bytes, frame] : queued) deliver(slot, std::move(bytes), frame);
+  }
+
+  void leave(std::map<std::string, DocSlot, std::less<>>::iterator it) {
+    DocSlot& slot = it->second;
+    if (slot.room) {
+      asio::post(slot.room->strand(), [room = slot.room, id = slot.member_id] { room->room().leave(id); });
+      server_.rooms.release(slot.room);
+    }
+    docs_.erase(it);
+  }
+
+  void enqueue(room::SharedFrame frame) {
+    if (closing_ || !accepted_) return;
+    if (queued_bytes_ + frame->size() > server_.config.send_queue_bytes) {
+      server_.metrics.reject("send_queue_full");
+      do_close(kCloseTryAgainLater, "send queue full: the client is not reading");
+      return;
+    }
+    queued_bytes_ += frame->size();
+    queue_.push_back(std::move(frame));
+    if (!writing_) write();
+  }
+
+  void write() {
+    writing_ = true;
+    ws_.binary(true);
+    ws_.async_write(asio::buffer(*queue_.front()),
+                    [self = shared_from_this()](beast::error_code ec, std::size_t n) { self->on_write(ec, n); });
+  }
+
+  void on_write(beast::error_code ec, std::size_t n) {
+    writing_ = false;
+    if (ec) {
+      queue_.clear();
+      queued_bytes_ = 0;
+      return;  // the read side notices and tears down
+    }
+    server_.metrics.messages_out_total++;
+    server_.metrics.bytes_out_total += n;
+    if (!queue_.empty()) {
+      queued_bytes_ -= queue_.front()->size();
+      queue_.pop_front();
+    }
+    if (closing_) {
+      if (!close_sent_) send_close();
+      return;
+    }
+    if (!queue_.empty()) write();
+  }
+
+  void do_close(int code, const std::string& reason) {
+    if (closing_ || closed_) return;
+    closing_ = true;
+    close_code_ = code;
+    close_reason_ = close_reason(reason);
+    server_.metrics.close(code);
+    log::info("ws_close", {{"connection", id_}, {"code", code}, {"reason", close_reason_}});
+    // Drop what is queued (a slow reader's backlog goes at once); a write in
+    // flight finishes first, then the close frame follows it.
+    if (!queue_.empty()) {
+      room::SharedFrame in_flight = writing_ ? queue_.front() : nullptr;
+      queue_.clear();
+      queued_bytes_ = 0;
+      if (in_flight) {
+        queue_.push_back(in_flight);
+        queued_bytes_ = in_flight->size();
+      }
+    }
+    // A peer that never drains its socket cannot receive the close frame either.
+    beast::get_lowest_layer(ws_).expires_after(std::chrono::seconds(5));
+    if (!writing_) send_close();
+  }
+
+  void send_close() {
+    close_sent_ = true;
+    websocket::close_reason cr(static_cast<websocket::close_code>(close_code_), close_reason_);
+    ws_.async_close(cr, [self = shared_from_this()](beast::error_code) {
+      beast::error_code ignored;
+      beast::get_lowest_layer(self->ws_).socket().shutdown(tcp::socket::shutdown_both, ignored);
+      beast::get_lowest_layer(self->ws_).close();
+    });
+  }
+
+  // One timer: the authentication deadline, then pings and the idle timeout.
+  void arm_timer() {
+    const std::int64_t now = now_ms();
+    std::int64_t due;
+    if (!authenticated_) {
+      due = opened_ms_ + server_.config.auth_timeout_ms;
+    } else {
+      due = std::min(last_rx_ms_ + server_.config.idle_timeout_ms, now + server_.config.ping_interval_ms);
+    }
+    timer_.expires_after(std::chrono::milliseconds(std::max<std::int64_t>(due - now, 1)));
+    timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec || self->closed_) return;
+      self->on_timer();
+    });
+  }
+
+  void on_timer() {
+    const std::int64_t now = now_ms();
+    if (!authenticated_) {
+      if (now - opened_ms_ >= server_.config.auth_timeout_ms) {
+        server_.metrics.reject("auth_timeout");
+        do_close(kCloseUnauthorized, "authentication timeout");
+        return;
+      }
+    } else if (now - last_rx_ms_ >= server_.config.idle_timeout_ms) {
+      server_.metrics.reject("idle_timeout");
+      do_close(kCloseTimeout, "connection timeout");
+      return;
+    } else if (!closing_ && now - last_ping_ms_ >= server_.config.ping_interval_ms) {
+      last_ping_ms_ = now;
+      ws_.async_ping({}, [self = shared_from_this()](beast::error_code) {});
+    }
+    arm_timer();
+  }
+
+  void teardown() {
+    if (closed_) return;
+    closed_ = true;
+    timer_.cancel();
+    queue_.clear();
+    queued_bytes_ = 0;
+    while (!docs_.empty()) leave(docs_.begin());
+    if (accepted_) {
+      server_.metrics.connections--;
+      std::lock_guard lock(server_.sessions_mu);
+      server_.sessions.erase(id_);
+    }
+  }
+
+  Server::Impl& server_;
+  websocket::stream<beast::tcp_stream> ws_;
+  asio::steady_timer timer_;
+  Protocol protocol_;
+  std::uint64_t id_;
+  TokenBucket rate_;
+  TokenBucket awareness_rate_;
+  std::string yws_document_;
+  std::optional<Principal> yws_principal_;
+  beast::flat_buffer buffer_;
+  std::map<std::string, DocSlot, std::less<>> docs_;
+  std::deque<room::SharedFrame> queue_;
+  std::size_t queued_bytes_ = 0;
+  std::int64_t opened_ms_ = 0;
+  std::int64_t last_rx_ms_ = 0;
+  std::int64_t last_ping_ms_ = 0;
+  int close_code_ = 0;
+  std::string close_reason_;
+  bool accepted_ = false;
+  bool authenticated_ = false;
+  bool writing_ = false;
+  bool closing_ = false;
+  bool close_sent_ = false;
+  bool closed_ = false;
+};
+
+void shutdown_session(const std::shared_ptr<WsSession>& session) {
+  session->close(kCloseGoingAway, "server shutting down");
+}
+
+void start_websocket(Server::Impl& server, beast::tcp_stream stream, Request request, Protocol protocol,
+                     std::string document, std::optional<Principal> principal, bool offered_quire) {
+  auto session =
+      std::make_shared<WsSession>(server, std::move(stream), protocol, std::move(document), std::move(principal));
+  session->start(std::move(request), offered_quire);
+}
+
+}  // namespace quire::server
