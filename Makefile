@@ -1,8 +1,8 @@
 # Quire — the two commands of the README, and the long-running targets.
 #
-#   make run     install what is missing, build release, start Quire
+#   make run     install what is missing, build release, start Quire on 127.0.0.1:8080
 #   make test    install what is missing, build, run every test suite
-#   make fuzz    libFuzzer on the update decoders (FUZZ_SECONDS per target)
+#   make fuzz    libFuzzer on the update and frame decoders (FUZZ_SECONDS per target)
 #   make soak    millions of differential cases against the reference Yjs
 #   make bench   benchmarks (figures go to docs/benchmarks.md by hand)
 
@@ -33,12 +33,13 @@ build-asan: deps
 	@cmake --preset asan-ubsan >/dev/null
 	@cmake --build --preset asan-ubsan -j $(JOBS)
 
+# Only the fuzz targets: the rest of the tree is built and tested by the other presets.
 build-fuzz: deps
 	@cmake --preset fuzz >/dev/null
-	@cmake --build --preset fuzz -j $(JOBS)
+	@cmake --build --preset fuzz -j $(JOBS) --target crdt_update_fuzz protocol_frame_fuzz
 
 run: build
-	@$(QUIRE) help
+	@scripts/run.sh $(QUIRE)
 
 test: format-check test-release test-asan fuzz-smoke
 	@echo "make test: all suites passed"
@@ -60,9 +61,11 @@ test-asan: build-asan
 
 fuzz-smoke: build-fuzz
 	@scripts/fuzz.sh $(FUZZ)/src/crdt/crdt_update_fuzz $(FUZZ_SMOKE_SECONDS)
+	@scripts/fuzz.sh $(FUZZ)/src/protocol/protocol_frame_fuzz $(FUZZ_SMOKE_SECONDS) frames
 
 fuzz: build-fuzz
 	@scripts/fuzz.sh $(FUZZ)/src/crdt/crdt_update_fuzz $(FUZZ_SECONDS)
+	@scripts/fuzz.sh $(FUZZ)/src/protocol/protocol_frame_fuzz $(FUZZ_SECONDS) frames
 
 soak: build
 	@scripts/soak.sh $(RELEASE)/src/crdt/crdt_yjs_compare $(SOAK_CASES) $(SOAK_BATCH)

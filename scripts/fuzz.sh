@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
-# Runs the update fuzzer for SECONDS, seeded from the spec vectors and trace
-# frames (tools/fuzz-seeds.mjs). Findings are written to build/fuzz/findings.
-# usage: scripts/fuzz.sh FUZZER SECONDS
+# Runs one fuzzer for SECONDS with its own corpus, seeded from the spec vectors
+# and trace frames (tools/fuzz-seeds.mjs, KIND updates or frames). Findings are
+# written to build/fuzz/findings-NAME.
+# usage: scripts/fuzz.sh FUZZER SECONDS [KIND]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 fuzzer=$1
 seconds=$2
-corpus=build/fuzz/corpus
-findings=build/fuzz/findings
+kind=${3:-updates}
+name=$(basename "$fuzzer")
+corpus=build/fuzz/corpus-$name
+findings=build/fuzz/findings-$name
 mkdir -p "$corpus" "$findings"
 if [[ -z "$(ls -A "$corpus")" ]]; then
-  node tools/fuzz-seeds.mjs ../shared "$corpus"
+  node tools/fuzz-seeds.mjs ../shared "$corpus" "$kind"
 fi
 echo "fuzz: $fuzzer for ${seconds}s, corpus $(ls "$corpus" | wc -l) files"
 status=0

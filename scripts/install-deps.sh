@@ -11,6 +11,9 @@ APT_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-dev            # libFuzzer + sanitizer runtimes for `make fuzz`
   clang-format clang-tidy          # `make test` checks formatting; `make lint`
+  libboost1.81-dev                 # Asio and Beast (header-only parts)
+  libsqlite3-dev sqlite3           # the embedded store; the CLI reads it in tests
+  libssl-dev                       # constant-time comparisons, later TLS and JWT
   nodejs npm                        # the reference Yjs for differential tests
   time                              # GNU time: peak memory in benchmarks
 )
@@ -34,7 +37,7 @@ if ((${#missing[@]})); then
 fi
 
 # npm packages, pinned by lockfile. `npm ci` only when the lockfile changed.
-for dir in tools/yjs-harness; do
+for dir in tools/yjs-harness tools/server-tests; do
   stamp="$dir/node_modules/.package-lock.json"
   if [[ ! -f "$stamp" || "$dir/package-lock.json" -nt "$stamp" ]]; then
     echo "install-deps: npm ci in $dir"

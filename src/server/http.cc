@@ -254,11 +254,14 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
         return refuse(error(http::status::bad_request, "invalid document name", v, false));
       }
       std::optional<Principal> principal;
-      if (token) principal = server_.auth->authenticate(*token, doc);
+      // Both subprotocols or nothing: answering `quire` is how the client knows
+      // it reached a server that read its token.
+      if (token && offered_quire) principal = server_.auth->authenticate(*token, doc);
       if (!principal) {
         server_.metrics.reject("auth_failed");
         log::warn("auth_failed", {{"doc", doc}, {"reason", token ? "bad token" : "no token"}});
-        return refuse(error(http::status::unauthorized, "missing or invalid token", v, false));
+        return refuse(error(http::status::unauthorized,
+                            "offer the subprotocols quire and quire.auth.TOKEN with a valid token", v, false));
       }
       return start_websocket(server_, std::move(stream_), std::move(req), protocol::Protocol::kYWebsocket, doc,
                              std::move(principal), offered_quire);
