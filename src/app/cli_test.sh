@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# End-to-end checks of `quire update …` on real Yjs data: exit codes, stdout
-# bytes and one-line errors. usage: cli_test.sh QUIRE_BINARY SHARED_DIR
+# End-to-end checks of `quire update …` and `quire doc …` on real Yjs data
+# (exit codes, stdout bytes, one-line errors) and of `quire serve`'s
+# configuration (errors, precedence, start and SIGTERM). usage: cli_test.sh QUIRE_BINARY SHARED_DIR
 set -uo pipefail
 quire=$1
 shared=$2
@@ -104,6 +105,33 @@ for args in "" "update" "update frobnicate x" "update convert $tmp/abc.bin" "upd
   expect_eq "usage '$args'" "$rc" 2
 done
 "$quire" help > "$tmp/help" && grep -q "quire update merge" "$tmp/help" && ok || bad "help"
+
+# quire serve: configuration errors are usage errors (2) or failures (1), before anything listens
+for args in "serve --bogus 1" "serve --listen nope" "serve --rate-messages x" "serve --config $tmp/missing-value --config"; do
+  # shellcheck disable=SC2086
+  "$quire" $args > /dev/null 2>&1
+  expect_eq "serve usage '$args'" "$?" 2
+done
+"$quire" serve --listen 0.0.0.0:0 --dev-auth t=rw --data-dir "$tmp/d0" > /dev/null 2> "$tmp/err"
+expect_eq "dev-auth off loopback refused" "$?:$(grep -c loopback "$tmp/err")" "1:1"
+"$quire" serve --listen 127.0.0.1:0 --dev-auth t=admin > /dev/null 2>&1
+expect_eq "dev-auth role checked" "$?" 2
+printf 'data-dir = %s\nnot-a-setting = 1\n' "$tmp/f" > "$tmp/bad.conf"
+"$quire" serve --config "$tmp/bad.conf" > /dev/null 2> "$tmp/err"
+expect_eq "unknown setting in the file" "$?:$(grep -c 'bad.conf:2' "$tmp/err")" "2:1"
+"$quire" serve --help | grep -q -- "--max-message-bytes" && ok || bad "serve --help"
+
+# Precedence: the file < the environment < flags. The file names one data dir,
+# the environment another; the flag sets the listen address.
+printf '# comment\ndata-dir = %s  # from the file\nlisten = 127.0.0.1:1\ndev-auth = t=rw\n' "$tmp/from-file" > "$tmp/q.conf"
+QUIRE_DATA_DIR="$tmp/from-env" "$quire" serve --config "$tmp/q.conf" --listen 127.0.0.1:0 > "$tmp/serve.out" 2> /dev/null &
+pid=$!
+for _ in $(seq 50); do grep -q listening "$tmp/serve.out" && break; sleep 0.1; done
+grep -q "^quire: listening on http://127.0.0.1:[0-9]*$" "$tmp/serve.out" && ok || bad "serve prints its URL: $(cat "$tmp/serve.out")"
+[[ -f "$tmp/from-env/quire.db" && ! -e "$tmp/from-file" ]] && ok || bad "QUIRE_DATA_DIR overrides the file"
+kill -TERM $pid
+wait $pid
+expect_eq "SIGTERM exits 0" "$?" 0
 
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]

@@ -224,7 +224,7 @@ class WsSession final : public std::enable_shared_from_this<WsSession> {
     const Frame& frame = *decoded;
     if (frame.type == MessageType::kPong) return;
     if (protocol_ == Protocol::kYWebsocket) {
-      if (frame.type == MessageType::kAuth) return;  // a client's permissionDenied means nothing to us
+      if (frame.type == MessageType::kAuth || docs_.empty()) return;  // a client's permissionDenied means nothing
       route(docs_.begin()->second, std::move(bytes), frame);
       return;
     }
