@@ -1,6 +1,7 @@
 // `quire serve`: configuration from defaults, an optional file, the
 // environment and flags (later wins), then the server on the embedded store
 // (SQLite in the data directory). Every setting: docs/operations.md.
+#include <malloc.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -260,6 +261,13 @@ int run_serve(const std::vector<std::string>& args) {
   }
   auto store = storage::SqliteStore::open(s.config.data_dir + "/quire.db");
   if (!store) return fail(store.error().to_string());
+
+  // Messages and documents of megabytes pass through several threads: with
+  // glibc's default dynamic mmap threshold, once such a block is freed, later
+  // ones come from the thread arenas, which keep the memory after it is freed.
+  // A fixed threshold maps every large block and returns it when freed, so the
+  // process's memory follows what it holds.
+  mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 
   server::Server server(s.config, **store, std::move(auth));
   if (Status st = server.listen(); !st) return fail(st.error().message);

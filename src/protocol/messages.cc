@@ -72,8 +72,12 @@ Status read_body(Protocol protocol, Reader& r, Frame& f) {
       // Token, then an optional provider version that newer providers append.
       return read_string(r, f.text, "auth token");
     }
-    case MessageType::kStateless:
     case MessageType::kClose:
+      // @hocuspocus/provider sends CLOSE without its reason string.
+      if (r.empty()) return {};
+      if (Status s = read_string(r, f.text, "close reason"); !s) return s;
+      return finish(r);
+    case MessageType::kStateless:
       if (Status s = read_string(r, f.text, "message text"); !s) return s;
       return finish(r);
     case MessageType::kBroadcastStateless:

@@ -127,6 +127,19 @@ TEST(Hocuspocus, PongHasNoDocumentName) {
   EXPECT_EQ(pong->type, MessageType::kPong);
 }
 
+TEST(Hocuspocus, CloseMayOmitItsReason) {
+  const Bytes bare = hex("0361626307");  // what @hocuspocus/provider 4.8 sends
+  auto close = decode_frame(Protocol::kHocuspocus, bare);
+  ASSERT_TRUE(close.ok()) << close.error().message;
+  EXPECT_EQ(close->type, MessageType::kClose);
+  const Bytes with_reason =
+      hex("036162630702"
+          "6f6b");
+  close = decode_frame(Protocol::kHocuspocus, with_reason);
+  ASSERT_TRUE(close.ok());
+  EXPECT_EQ(close->text, "ok");
+}
+
 TEST(Hocuspocus, RoutingKeysNameTheirDocument) {
   EXPECT_EQ(document_of(std::string_view("doc\0session", 11)), "doc");
   EXPECT_EQ(document_of("doc"), "doc");

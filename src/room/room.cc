@@ -70,14 +70,14 @@ Status Room::load(ByteView snapshot, const std::vector<Bytes>& log) {
     if (Status s = doc_.apply_update(snapshot); !s) {
       return Error{kDomain, 1, "snapshot of '" + name_ + "' does not decode: " + s.error().message};
     }
-    stats_.stored_bytes += snapshot.size();
+    stats_.measured_bytes = snapshot.size();
   }
   for (std::size_t i = 0; i < log.size(); ++i) {
     if (Status s = doc_.apply_update(log[i]); !s) {
       return Error{kDomain, 1,
                    "log entry " + std::to_string(i) + " of '" + name_ + "' does not decode: " + s.error().message};
     }
-    stats_.stored_bytes += log[i].size();
+    stats_.bytes_since_measured += log[i].size();
     stats_.bytes_since_snapshot += log[i].size();
   }
   stats_.updates_since_snapshot = log.size();
@@ -166,7 +166,18 @@ Verdict Room::on_sync(MemberId id, Slot& slot, const protocol::Frame& frame) {
 }
 
 Verdict Room::on_update(MemberId id, Slot& slot, ByteView update) {
-  if (stats_.stored_bytes + update.size() > limits_.max_document_bytes) {
+  // The cap is on the document, not its history: a paste deleted again leaves
+  // little behind (GC). The running estimate (last measured encoded size plus
+  // update bytes since) only overshoots, so the document is measured — an O(n)
+  // encode — when the estimate passes the cap, at most once per 64 KiB taken.
+  auto over = [&] {
+    return stats_.measured_bytes + stats_.bytes_since_measured + update.size() > limits_.max_document_bytes;
+  };
+  if (over() && stats_.bytes_since_measured >= kRemeasureBytes) {
+    stats_.measured_bytes = doc_.encode_state_as_update().value().size();
+    stats_.bytes_since_measured = 0;
+  }
+  if (over()) {
     return refuse(kCloseDocumentTooLarge,
                   "document would exceed " + std::to_string(limits_.max_document_bytes) + " bytes",
                   "document_too_large");
@@ -194,7 +205,7 @@ Verdict Room::on_update(MemberId id, Slot& slot, ByteView update) {
     return {};
   }
   if (!added.empty()) ++stats_.version;
-  stats_.stored_bytes += update.size();
+  stats_.bytes_since_measured += update.size();
   stats_.bytes_since_snapshot += update.size();
   ++stats_.updates_since_snapshot;
   journal_.append(Bytes(update.begin(), update.end()), slot.info.user, std::move(done));
@@ -277,7 +288,8 @@ void Room::compact() {
     }
     ++stats_.compactions;
     storage_failed_ = false;
-    stats_.stored_bytes = size + stats_.bytes_since_snapshot;
+    stats_.measured_bytes = size;
+    stats_.bytes_since_measured = stats_.bytes_since_snapshot;
   });
 }
 

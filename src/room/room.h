@@ -28,6 +28,8 @@
 namespace quire::room {
 
 inline constexpr std::string_view kDomain = "room";
+// Update bytes taken between two measurements of a document near its size cap.
+inline constexpr std::size_t kRemeasureBytes = 64u << 10;
 
 // A frame ready to write, shared by every connection it goes to.
 using SharedFrame = std::shared_ptr<const Bytes>;
@@ -93,8 +95,9 @@ struct Verdict {
 struct RoomStats {
   std::uint64_t updates_since_snapshot = 0;
   std::uint64_t bytes_since_snapshot = 0;
-  std::size_t stored_bytes = 0;  // snapshot + log bytes: the document-size estimate
-  std::uint64_t version = 0;     // changes applied since load
+  std::size_t measured_bytes = 0;        // the encoded document's size when last measured
+  std::size_t bytes_since_measured = 0;  // update bytes taken since: the estimate only overshoots
+  std::uint64_t version = 0;             // changes applied since load
   std::uint64_t compactions = 0;
 };
 

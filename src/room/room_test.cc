@@ -191,9 +191,34 @@ TEST_F(RoomTest, DocumentSizeIsCapped) {
   ASSERT_TRUE(small.load({}, {}).ok());
   auto a = std::make_shared<FakeMember>(Protocol::kHocuspocus);
   small.join(1, MemberInfo{Protocol::kHocuspocus, "doc", false, "u", ""}, a);
-  auto f = protocol::decode_frame(Protocol::kHocuspocus, hp(SyncType::kUpdate, text_update(7, "longer than ten")));
+  const Bytes frame = hp(SyncType::kUpdate, text_update(7, "longer than ten"));
+  auto f = protocol::decode_frame(Protocol::kHocuspocus, frame);
   EXPECT_EQ(small.receive(1, *f, 0).close_code, kCloseDocumentTooLarge);
   EXPECT_EQ(small.doc().text("t"), "");
+}
+
+TEST_F(RoomTest, TheSizeCapCountsTheDocumentNotItsHistory) {
+  RoomLimits l;
+  l.max_document_bytes = 200000;
+  l.compact_after_bytes = 1u << 30;  // no compaction: only the measurement may save it
+  Room room_("doc", journal, l);
+  ASSERT_TRUE(room_.load({}, {}).ok());
+  auto a = std::make_shared<FakeMember>(Protocol::kHocuspocus);
+  room_.join(1, MemberInfo{Protocol::kHocuspocus, "doc", false, "u", ""}, a);
+  crdt::Doc d(crdt::DocOptions{.client_id = 9});
+  const std::string chunk(90000, 'x');
+  // Paste and delete five times: 450 kB of updates, a document of a few bytes.
+  for (int i = 0; i < 5; ++i) {
+    for (const Bytes& u : {d.insert_text("t", 0, chunk).value(), d.delete_text("t", 0, chunk.size()).value()}) {
+      const Bytes frame = hp(SyncType::kUpdate, u);  // the decoded frame views these bytes
+      auto f = protocol::decode_frame(Protocol::kHocuspocus, frame);
+      ASSERT_EQ(room_.receive(1, *f, 0).close_code, 0) << "round " << i;
+    }
+  }
+  // A document that really is too big is still refused.
+  const Bytes big_frame = hp(SyncType::kUpdate, d.insert_text("t", 0, std::string(250000, 'y')).value());
+  auto big = protocol::decode_frame(Protocol::kHocuspocus, big_frame);
+  EXPECT_EQ(room_.receive(1, *big, 0).close_code, kCloseDocumentTooLarge);
 }
 
 TEST_F(RoomTest, CompactsAfterTheThresholdAndWhenTheLastEditorLeaves) {

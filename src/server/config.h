@@ -23,6 +23,7 @@ struct ServerConfig {
   std::size_t max_message_bytes = 1u << 20;
   std::size_t max_preauth_bytes = 16u << 10;
   std::size_t send_queue_bytes = 8u << 20;
+  std::size_t max_store_backlog_bytes = 8u << 20;  // appends waiting for commit before reads pause
   double rate_messages_per_second = 20;
   double rate_burst = 100;
   double awareness_per_second = 10;

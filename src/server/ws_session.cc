@@ -80,6 +80,8 @@ class WsSession final : public std::enable_shared_from_this<WsSession> {
       : server_(server),
         ws_(std::move(stream)),
         timer_(ws_.get_executor()),
+        close_timer_(ws_.get_executor()),
+        resume_timer_(ws_.get_executor()),
         protocol_(protocol),
         id_(server.next_id++),
         rate_(server.config.rate_messages_per_second, server.config.rate_burst),
@@ -211,7 +213,42 @@ class WsSession final : public std::enable_shared_from_this<WsSession> {
     } else {
       handle(std::move(bytes));
     }
+    continue_reading();
+  }
+
+  // Backpressure: the next read waits while this connection's messages are
+  // still on their way through the room, or while the log is far behind, so a
+  // client sending faster than the server applies and stores is slowed down by
+  // TCP instead of being buffered here.
+  [[nodiscard]] std::size_t inflight_limit() const {
+    return std::max<std::size_t>(server_.config.max_message_bytes, 1u << 20);
+  }
+
+  void continue_reading() {
+    if (closed_) return;
+    if (!closing_ && inflight_bytes_ > inflight_limit()) {
+      read_paused_ = true;  // resumed when the room has caught up (on_processed)
+      return;
+    }
+    if (!closing_ && server_.queue.queued_bytes() > server_.config.max_store_backlog_bytes) {
+      read_paused_ = true;
+      resume_timer_.expires_after(std::chrono::milliseconds(10));
+      resume_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+        if (ec || !self->read_paused_) return;
+        self->continue_reading();
+      });
+      return;
+    }
+    read_paused_ = false;
     read();
+  }
+
+  void on_processed(std::size_t n) {
+    inflight_bytes_ -= n;
+    if (read_paused_ && inflight_bytes_ <= inflight_limit()) {
+      resume_timer_.cancel();
+      continue_reading();
+    }
   }
 
   void handle(std::shared_ptr<const Bytes> bytes) {
@@ -277,12 +314,15 @@ class WsSession final : public std::enable_shared_from_this<WsSession> {
         (frame.sync.type == SyncType::kUpdate || frame.sync.type == SyncType::kStep2)) {
       server_.metrics.updates_in_total++;
     }
+    const std::size_t n = bytes->size();
+    inflight_bytes_ += n;
     asio::post(slot.room->strand(),
-               [self = shared_from_this(), room = slot.room, id = slot.member_id, bytes = std::move(bytes), frame] {
+               [self = shared_from_this(), room = slot.room, id = slot.member_id, bytes = std::move(bytes), frame, n] {
                  const room::Verdict v = room->room().receive(id, frame, now_ms());
                  if (!v.rejected.empty()) self->server_.metrics.reject(v.rejected);
                  if (v.close_code != 0) self->close(v.close_code, v.reason);
                  room->schedule_awareness_flush();
+                 asio::post(self->ws_.get_executor(), [self, n] { self->on_processed(n); });
                });
   }
 
@@ -312,7 +352,10 @@ class WsSession final : public std::enable_shared_from_this<WsSession> {
     DocSlot& slot = it->second;
     slot.key = key;
     slot.principal = std::move(*principal);
-    authenticated_ = true;
+    if (!authenticated_) {
+      authenticated_ = true;
+      arm_timer();  // from the auth deadline to the idle timeout
+    }
     enqueue(std::make_shared<const Bytes>(protocol::authenticated_frame(key, slot.principal.read_only)));
     join(slot);
   }
@@ -420,8 +463,14 @@ class WsSession final : public std::enable_shared_from_this<WsSession> {
         queued_bytes_ = in_flight->size();
       }
     }
-    // A peer that never drains its socket cannot receive the close frame either.
-    beast::get_lowest_layer(ws_).expires_after(std::chrono::seconds(5));
+    // A peer that never drains its socket cannot receive the close frame either:
+    // after a grace period the socket is closed under it.
+    close_timer_.expires_after(std::chrono::seconds(5));
+    close_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec || self->closed_) return;
+      beast::error_code ignored;
+      beast::get_lowest_layer(self->ws_).socket().close(ignored);
+    });
     if (!writing_) send_close();
   }
 
@@ -474,6 +523,8 @@ class WsSession final : public std::enable_shared_from_this<WsSession> {
     if (closed_) return;
     closed_ = true;
     timer_.cancel();
+    close_timer_.cancel();
+    resume_timer_.cancel();
     queue_.clear();
     queued_bytes_ = 0;
     while (!docs_.empty()) leave(docs_.begin());
@@ -487,6 +538,8 @@ class WsSession final : public std::enable_shared_from_this<WsSession> {
   Server::Impl& server_;
   websocket::stream<beast::tcp_stream> ws_;
   asio::steady_timer timer_;
+  asio::steady_timer close_timer_;
+  asio::steady_timer resume_timer_;
   Protocol protocol_;
   std::uint64_t id_;
   TokenBucket rate_;
@@ -497,6 +550,7 @@ class WsSession final : public std::enable_shared_from_this<WsSession> {
   std::map<std::string, DocSlot, std::less<>> docs_;
   std::deque<room::SharedFrame> queue_;
   std::size_t queued_bytes_ = 0;
+  std::size_t inflight_bytes_ = 0;  // received, not yet processed by the room
   std::int64_t opened_ms_ = 0;
   std::int64_t last_rx_ms_ = 0;
   std::int64_t last_ping_ms_ = 0;
@@ -508,6 +562,7 @@ class WsSession final : public std::enable_shared_from_this<WsSession> {
   bool closing_ = false;
   bool close_sent_ = false;
   bool closed_ = false;
+  bool read_paused_ = false;
 };
 
 void shutdown_session(const std::shared_ptr<WsSession>& session) {

@@ -40,6 +40,7 @@ void CommitQueue::load(std::string doc, std::function<void(Result<StoredDocument
 }
 
 void CommitQueue::append(AppendEntry entry, std::function<void(Result<std::uint64_t>)> done) {
+  queued_bytes_ += entry.bytes.size();
   push(Append{std::move(entry), std::move(done)});
 }
 
@@ -81,12 +82,17 @@ void CommitQueue::loop() {
       continue;
     }
     entries.clear();
-    for (Append& a : batch) entries.push_back(std::move(a.entry));
+    std::size_t bytes = 0;
+    for (Append& a : batch) {
+      bytes += a.entry.bytes.size();
+      entries.push_back(std::move(a.entry));
+    }
     const auto start = std::chrono::steady_clock::now();
     auto seqs = store_.append(entries);
     if (observer_) {
       observer_(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), entries.size());
     }
+    queued_bytes_ -= bytes;
     for (std::size_t i = 0; i < batch.size(); ++i) {
       if (seqs) {
         batch[i].done((*seqs)[i]);

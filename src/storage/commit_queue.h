@@ -9,6 +9,7 @@
 // Limitations: one thread, so a large load delays the commits queued behind it.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -42,6 +43,9 @@ class CommitQueue {
   // Finishes everything queued, then joins the thread. Idempotent.
   void stop();
   [[nodiscard]] std::size_t queued() const;
+  // Bytes of appends waiting for their commit: connections stop reading while
+  // this is high, so a stalled disk slows clients down instead of filling memory.
+  [[nodiscard]] std::size_t queued_bytes() const { return queued_bytes_.load(std::memory_order_relaxed); }
 
  private:
   struct Append {
@@ -59,6 +63,7 @@ class CommitQueue {
   std::condition_variable cv_;
   std::deque<Op> ops_;
   bool stopping_ = false;
+  std::atomic<std::size_t> queued_bytes_{0};
   std::thread thread_;
 };
 

@@ -12,13 +12,13 @@ namespace {
 // Versioned migrations, applied in order at open; PRAGMA user_version records
 // how many ran. Append only: never edit a migration that has shipped.
 constexpr const char* kMigrations[] = {
-    // 1: the update log, snapshots, and per-document counters.
+    // 1: the update log, snapshots, and the documents that have either. A
+    // document's last seq is derived from the log and its snapshot rather than
+    // kept in a row, so an append writes the log's page and nothing else.
     R"sql(
     CREATE TABLE documents (
       doc TEXT PRIMARY KEY,
-      last_seq INTEGER NOT NULL,
-      created_at INTEGER NOT NULL,
-      updated_at INTEGER NOT NULL
+      created_at INTEGER NOT NULL
     ) WITHOUT ROWID;
     CREATE TABLE updates (
       doc TEXT NOT NULL,
@@ -73,7 +73,7 @@ struct SqliteStore::Statements {
   sqlite3_stmt* commit = nullptr;
   sqlite3_stmt* rollback = nullptr;
   sqlite3_stmt* last_seq = nullptr;
-  sqlite3_stmt* upsert_doc = nullptr;
+  sqlite3_stmt* insert_doc = nullptr;
   sqlite3_stmt* insert_update = nullptr;
   sqlite3_stmt* latest_snapshot = nullptr;
   sqlite3_stmt* updates_after = nullptr;
@@ -83,7 +83,7 @@ struct SqliteStore::Statements {
   sqlite3_stmt* log_size = nullptr;
   sqlite3_stmt* list = nullptr;
   ~Statements() {
-    for (sqlite3_stmt* s : {begin, commit, rollback, last_seq, upsert_doc, insert_update, latest_snapshot,
+    for (sqlite3_stmt* s : {begin, commit, rollback, last_seq, insert_doc, insert_update, latest_snapshot,
                             updates_after, insert_snapshot, trim_updates, trim_snapshots, log_size, list}) {
       sqlite3_finalize(s);
     }
@@ -121,10 +121,10 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path) 
       {&st.begin, "BEGIN IMMEDIATE"},
       {&st.commit, "COMMIT"},
       {&st.rollback, "ROLLBACK"},
-      {&st.last_seq, "SELECT last_seq FROM documents WHERE doc = ?1"},
-      {&st.upsert_doc,
-       "INSERT INTO documents(doc, last_seq, created_at, updated_at) VALUES (?1, ?2, ?3, ?3) "
-       "ON CONFLICT(doc) DO UPDATE SET last_seq = excluded.last_seq, updated_at = excluded.updated_at"},
+      {&st.last_seq,
+       "SELECT max(coalesce((SELECT max(seq) FROM updates WHERE doc = ?1), 0), "
+       "coalesce((SELECT max(upto_seq) FROM snapshots WHERE doc = ?1), 0))"},
+      {&st.insert_doc, "INSERT OR IGNORE INTO documents(doc, created_at) VALUES (?1, ?2)"},
       {&st.insert_update, "INSERT INTO updates(doc, seq, bytes, user, created_at) VALUES (?1, ?2, ?3, ?4, ?5)"},
       {&st.latest_snapshot, "SELECT upto_seq, bytes FROM snapshots WHERE doc = ?1 ORDER BY upto_seq DESC LIMIT 1"},
       {&st.updates_after, "SELECT bytes FROM updates WHERE doc = ?1 AND seq > ?2 ORDER BY seq"},
@@ -206,6 +206,14 @@ Result<std::uint64_t> SqliteStore::last_seq(std::string_view doc) {
   return std::uint64_t{0};
 }
 
+Status SqliteStore::add_document(std::string_view doc, std::int64_t now) {
+  Reset r{st_->insert_doc};
+  bind_text(st_->insert_doc, 1, doc);
+  sqlite3_bind_int64(st_->insert_doc, 2, now);
+  if (sqlite3_step(st_->insert_doc) != SQLITE_DONE) return error("add document");
+  return {};
+}
+
 Result<StoredDocument> SqliteStore::load(std::string_view doc) {
   // One read transaction: the snapshot and the log after it are consistent.
   if (Status s = exec("BEGIN"); !s) return s.error();
@@ -261,7 +269,8 @@ Result<std::vector<std::uint64_t>> SqliteStore::append(std::span<const AppendEnt
     return e;
   };
   const std::int64_t now = now_ms();
-  std::map<std::string_view, std::uint64_t> last;  // document → last seq in this batch
+  std::map<std::string_view, std::uint64_t> last;       // document → last seq in this batch
+  std::map<std::string_view, std::uint64_t> first_seq;  // document → its first seq in this batch
   seqs.reserve(entries.size());
   for (const AppendEntry& e : entries) {
     auto it = last.find(e.doc);
@@ -269,6 +278,7 @@ Result<std::vector<std::uint64_t>> SqliteStore::append(std::span<const AppendEnt
       auto seq = last_seq(e.doc);
       if (!seq) return fail("append");
       it = last.emplace(e.doc, *seq).first;
+      first_seq.emplace(e.doc, *seq + 1);
     }
     const std::uint64_t seq = ++it->second;
     Reset r{st_->insert_update};
@@ -280,12 +290,9 @@ Result<std::vector<std::uint64_t>> SqliteStore::append(std::span<const AppendEnt
     if (step(st_->insert_update) != SQLITE_DONE) return fail("append");
     seqs.push_back(seq);
   }
-  for (const auto& [doc, seq] : last) {
-    Reset r{st_->upsert_doc};
-    bind_text(st_->upsert_doc, 1, doc);
-    sqlite3_bind_int64(st_->upsert_doc, 2, static_cast<sqlite3_int64>(seq));
-    sqlite3_bind_int64(st_->upsert_doc, 3, now);
-    if (step(st_->upsert_doc) != SQLITE_DONE) return fail("append");
+  for (const auto& [doc, first] : first_seq) {
+    if (first != 1) continue;  // known already
+    if (Status st = add_document(doc, now); !st) return fail("append");
   }
   Reset r{st_->commit};
   if (step(st_->commit) != SQLITE_DONE) return fail("commit");
@@ -308,12 +315,8 @@ Result<std::uint64_t> SqliteStore::compact(std::string_view doc, ByteView snapsh
   const std::uint64_t upto = *last;
   const std::int64_t now = now_ms();
   if (upto == 0) {
-    // A document with no log yet: record it so that its snapshot has a position.
-    Reset r{st_->upsert_doc};
-    bind_text(st_->upsert_doc, 1, doc);
-    sqlite3_bind_int64(st_->upsert_doc, 2, 0);
-    sqlite3_bind_int64(st_->upsert_doc, 3, now);
-    if (sqlite3_step(st_->upsert_doc) != SQLITE_DONE) return fail("compact");
+    // A document with no log yet (an import): record it.
+    if (Status st = add_document(doc, now); !st) return fail("compact");
   }
   {
     Reset r{st_->insert_snapshot};

@@ -41,6 +41,7 @@ class SqliteStore final : public Store {
   Result<sqlite3_stmt*> prepare(const char* sql);
   Error error(std::string_view what) const;
   Result<std::uint64_t> last_seq(std::string_view doc);
+  Status add_document(std::string_view doc, std::int64_t now);
 
   sqlite3* db_;
   struct Statements;
