@@ -14,6 +14,10 @@ const MAX_MESSAGE = 4 * MiB
 const CHUNK = 3000000 // characters per insert (ASCII: ~3 MB per update)
 const INSERTS = 30 // 90 MB through the room: more than queue + kernel buffers + the RSS budget
 const RSS_BUDGET = 64 * MiB
+// Under AddressSanitizer (the asan-ubsan CTest run sets QUIRE_TEST_SANITIZED) freed memory sits
+// in ASan's quarantine and every block carries redzones, so RSS says nothing about what the
+// server holds: the behaviour is still checked there, the memory budget only in plain builds.
+const CHECK_RSS = !process.env.QUIRE_TEST_SANITIZED
 const CLOSE_WITHIN = 20000 // ms for a server-side close to take effect on a peer that does not read
 const ARGS = [
   '--send-queue-bytes', String(SEND_QUEUE),
@@ -88,7 +92,7 @@ test('a client that stops reading is disconnected and memory stays bounded', { t
   const mem = server.memory()
   peakRss = Math.max(peakRss, mem.rss)
   const growth = mem.hwm - base.rss
-  assert.ok(growth < RSS_BUDGET,
+  assert.ok(!CHECK_RSS || growth < RSS_BUDGET,
     `server peak RSS grew by ${mib(growth)} (start ${mib(base.rss)}, VmHWM ${mib(mem.hwm)}, highest sampled RSS ${mib(peakRss)}), budget ${mib(RSS_BUDGET)}`)
 
   // Client side: after resuming, the paused client reads what was buffered, then the close.
@@ -138,7 +142,7 @@ test('a client sending faster than the server stores is slowed down, not buffere
   assert.equal(w.client.closeInfo, null, `the writer stays connected; closed ${JSON.stringify(w.client.closeInfo)}`)
   const mem = server.memory()
   const growth = mem.hwm - base.rss
-  assert.ok(growth < RSS_BUDGET,
+  assert.ok(!CHECK_RSS || growth < RSS_BUDGET,
     `server peak RSS grew by ${mib(growth)} while ${mib(sentBytes)} in ${sentFrames} messages arrived unpaced ` +
     `(start ${mib(base.rss)}, VmHWM ${mib(mem.hwm)}, highest sampled RSS ${mib(peakRss)}), budget ${mib(RSS_BUDGET)}`)
   observer.text.insert(0, 'ok')
