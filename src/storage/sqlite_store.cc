@@ -254,20 +254,47 @@ Result<StoredDocument> SqliteStore::load(std::string_view doc) {
   return out;
 }
 
+// One write transaction: BEGIN IMMEDIATE on construction, ROLLBACK unless
+// commit() succeeded. fail() captures SQLite's message before rolling back.
+class SqliteStore::WriteTransaction {
+ public:
+  explicit WriteTransaction(SqliteStore& store) : store_(store) {
+    Reset r{store_.st_->begin};
+    began_ = sqlite3_step(store_.st_->begin) == SQLITE_DONE;
+  }
+  ~WriteTransaction() {
+    if (began_ && !committed_) rollback();
+  }
+  [[nodiscard]] bool began() const { return began_; }
+  Error fail(std::string_view what) {
+    Error e = store_.error(what);
+    if (began_ && !committed_) rollback();
+    began_ = false;
+    return e;
+  }
+  bool commit() {
+    Reset r{store_.st_->commit};
+    committed_ = sqlite3_step(store_.st_->commit) == SQLITE_DONE;
+    return committed_;
+  }
+
+ private:
+  void rollback() {
+    Reset r{store_.st_->rollback};
+    sqlite3_step(store_.st_->rollback);
+  }
+  SqliteStore& store_;
+  bool began_ = false;
+  bool committed_ = false;
+};
+
 Result<std::vector<std::uint64_t>> SqliteStore::append(std::span<const AppendEntry> entries) {
   std::vector<std::uint64_t> seqs;
   if (entries.empty()) return seqs;
+  WriteTransaction tx(*this);
+  if (!tx.began()) return error("begin");
   auto step = [&](sqlite3_stmt* s) { return sqlite3_step(s); };
-  {
-    Reset r{st_->begin};
-    if (step(st_->begin) != SQLITE_DONE) return error("begin");
-  }
-  auto fail = [&](std::string_view what) {
-    Error e = error(what);
-    Reset r{st_->rollback};
-    step(st_->rollback);
-    return e;
-  };
+  auto fail = [&](std::string_view what) { return tx.fail(what); };
   const std::int64_t now = now_ms();
   std::map<std::string_view, std::uint64_t> last;       // document → last seq in this batch
   std::map<std::string_view, std::uint64_t> first_seq;  // document → its first seq in this batch
@@ -294,22 +321,14 @@ Result<std::vector<std::uint64_t>> SqliteStore::append(std::span<const AppendEnt
     if (first != 1) continue;  // known already
     if (Status st = add_document(doc, now); !st) return fail("append");
   }
-  Reset r{st_->commit};
-  if (step(st_->commit) != SQLITE_DONE) return fail("commit");
+  if (!tx.commit()) return fail("commit");
   return seqs;
 }
 
 Result<std::uint64_t> SqliteStore::compact(std::string_view doc, ByteView snapshot, ByteView state_vector) {
-  {
-    Reset r{st_->begin};
-    if (sqlite3_step(st_->begin) != SQLITE_DONE) return error("begin");
-  }
-  auto fail = [&](std::string_view what) {
-    Error e = error(what);
-    Reset r{st_->rollback};
-    sqlite3_step(st_->rollback);
-    return e;
-  };
+  WriteTransaction tx(*this);
+  if (!tx.began()) return error("begin");
+  auto fail = [&](std::string_view what) { return tx.fail(what); };
   auto last = last_seq(doc);
   if (!last) return fail("compact");
   const std::uint64_t upto = *last;
@@ -333,8 +352,7 @@ Result<std::uint64_t> SqliteStore::compact(std::string_view doc, ByteView snapsh
     sqlite3_bind_int64(trim, 2, static_cast<sqlite3_int64>(upto));
     if (sqlite3_step(trim) != SQLITE_DONE) return fail("compact: trim");
   }
-  Reset r{st_->commit};
-  if (sqlite3_step(st_->commit) != SQLITE_DONE) return fail("commit");
+  if (!tx.commit()) return fail("commit");
   return upto;
 }
 

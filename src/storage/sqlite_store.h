@@ -43,6 +43,7 @@ class SqliteStore final : public Store {
   Result<std::uint64_t> last_seq(std::string_view doc);
   Status add_document(std::string_view doc, std::int64_t now);
 
+  class WriteTransaction;
   sqlite3* db_;
   struct Statements;
   std::unique_ptr<Statements> st_;

@@ -55,17 +55,7 @@ export function once (emitter, event, timeout = 5000) {
 // ---------------------------------------------------------------------------------------
 // Seeded randomness (no Math.random in tests)
 
-/** mulberry32: a small seeded PRNG returning floats in [0, 1). */
-export function prng (seed) {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6D2B79F5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+export { prng } from '../lib/prng.mjs'
 
 export function randInt (rng, n) { return Math.floor(rng() * n) }
 
