@@ -2,9 +2,10 @@
 #
 #   make run     install what is missing, build release, start Quire on 127.0.0.1:8080
 #   make test    install what is missing, build, run every test suite
-#   make fuzz    libFuzzer on the update and frame decoders (FUZZ_SECONDS per target)
+#   make fuzz    libFuzzer on the update and frame decoders and the JWT verifier (FUZZ_SECONDS per target)
 #   make soak    millions of differential cases against the reference Yjs
 #   make bench   benchmarks (figures go to docs/benchmarks.md by hand)
+#   make bench-server   the server under load: 100 typing clients on 10 documents
 
 SHELL := /bin/bash
 JOBS ?= $(shell nproc)
@@ -18,7 +19,7 @@ ASAN := build/asan-ubsan
 FUZZ := build/fuzz
 QUIRE := $(RELEASE)/src/app/quire
 
-.PHONY: all deps build build-asan build-fuzz run test test-release test-asan format-check lint fuzz fuzz-smoke soak bench clean
+.PHONY: all deps build build-asan build-fuzz run test test-release test-asan format-check lint fuzz fuzz-smoke soak bench bench-server clean
 
 all: build
 
@@ -62,10 +63,12 @@ test-asan: build-asan
 fuzz-smoke: build-fuzz
 	@scripts/fuzz.sh $(FUZZ)/src/crdt/crdt_update_fuzz $(FUZZ_SMOKE_SECONDS)
 	@scripts/fuzz.sh $(FUZZ)/src/protocol/protocol_frame_fuzz $(FUZZ_SMOKE_SECONDS) frames
+	@scripts/fuzz.sh $(FUZZ)/src/auth/auth_jwt_fuzz $(FUZZ_SMOKE_SECONDS) jwt
 
 fuzz: build-fuzz
 	@scripts/fuzz.sh $(FUZZ)/src/crdt/crdt_update_fuzz $(FUZZ_SECONDS)
 	@scripts/fuzz.sh $(FUZZ)/src/protocol/protocol_frame_fuzz $(FUZZ_SECONDS) frames
+	@scripts/fuzz.sh $(FUZZ)/src/auth/auth_jwt_fuzz $(FUZZ_SECONDS) jwt
 
 soak: build
 	@scripts/soak.sh $(RELEASE)/src/crdt/crdt_yjs_compare $(SOAK_CASES) $(SOAK_BATCH)
@@ -74,6 +77,11 @@ bench: build
 	@$(RELEASE)/src/crdt/crdt_bench
 	@scripts/bench-merge.sh $(QUIRE)
 	@scripts/bench-engine.sh
+	@node tools/server-bench/load.mjs $(QUIRE)
+
+# quire serve under load (tools/server-bench): its own server, temp data dir and port; < 3 min.
+bench-server: build
+	@node tools/server-bench/load.mjs $(QUIRE)
 
 clean:
 	rm -rf build
