@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs one fuzzer for SECONDS with its own corpus, seeded from the spec vectors
-# and trace frames (tools/fuzz-seeds.mjs, KIND updates or frames). Findings are
+# and trace frames (tools/fuzz-seeds.mjs, KIND updates, frames or jwt). Findings are
 # written to build/fuzz/findings-NAME.
 # usage: scripts/fuzz.sh FUZZER SECONDS [KIND]
 set -euo pipefail

@@ -13,6 +13,8 @@ APT_PACKAGES=(
   clang-format clang-tidy          # `make test` checks formatting; `make lint`
   libboost1.81-dev                 # Asio and Beast (header-only parts)
   libsqlite3-dev sqlite3           # the embedded store; the CLI reads it in tests
+  libsodium-dev                    # auth: argon2id, Ed25519, CSPRNG, SHA-256
+  libboost-json1.81-dev            # auth: JWT header and claims parsing
   libssl-dev                       # constant-time comparisons, later TLS and JWT
   nodejs npm                        # the reference Yjs for differential tests
   time                              # GNU time: peak memory in benchmarks
@@ -37,7 +39,7 @@ if ((${#missing[@]})); then
 fi
 
 # npm packages, pinned by lockfile. `npm ci` only when the lockfile changed.
-for dir in tools/yjs-harness tools/server-tests; do
+for dir in tools/yjs-harness tools/server-tests tools/server-bench; do
   stamp="$dir/node_modules/.package-lock.json"
   if [[ ! -f "$stamp" || "$dir/package-lock.json" -nt "$stamp" ]]; then
     echo "install-deps: npm ci in $dir"

@@ -1,12 +1,56 @@
 // Writes a fuzzer's seed corpus.
 //   updates (default): every update in the spec vectors (as v1 and v2 inputs
 //     for each operation of update_fuzz.cc) and a sample of trace frames;
-//   frames: y-websocket and Hocuspocus frames of every kind (frame_fuzz.cc).
-// usage: node tools/fuzz-seeds.mjs SHARED_DIR OUT_DIR [updates|frames]
+//   frames: y-websocket and Hocuspocus frames of every kind (frame_fuzz.cc);
+//   jwt: access tokens for src/auth/jwt_fuzz.cc, signed with its fixed key
+//     (SHARED_DIR is not read).
+// usage: node tools/fuzz-seeds.mjs SHARED_DIR OUT_DIR [updates|frames|jwt]
+import crypto from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
 
 const [shared, out, kind = 'updates'] = process.argv.slice(2)
+if (kind === 'jwt') {
+  // Must equal kSeed and kKid in src/auth/jwt_fuzz.cc. First seed byte = the fuzzer's mode.
+  const SEED = Buffer.from('quire-auth-jwt-fuzz-trusted-key!')
+  const KID = 'fuzz-key-1'
+  const NOW = 1700000000
+  const pkcs8 = Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), SEED])
+  const key = crypto.createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' })
+  const b64 = (text) => Buffer.from(text).toString('base64url')
+  const sign = (header, payload) => {
+    const input = `${b64(header)}.${b64(payload)}`
+    return `${input}.${crypto.sign(null, Buffer.from(input), key).toString('base64url')}`
+  }
+  const header = (extra = '', alg = 'EdDSA', typ = 'at+jwt') => `{"alg":"${alg}","typ":"${typ}","kid":"${KID}"${extra}}`
+  const claims = (over = {}) =>
+    JSON.stringify({ iss: 'https://quire.test', aud: 'quire-api', sub: 'user-1', sid: 'family-1', iat: NOW - 60,
+      nbf: NOW - 60, exp: NOW + 600, jti: 'jti-1', ...over })
+  const pairs = [
+    [header(), claims()],
+    [header(), claims({ aud: ['other', 'quire-api'] })],
+    [header(',"jwk":{"kty":"OKP","crv":"Ed25519","x":"AAAA"},"jku":"http://127.0.0.1:9/k"'), claims()],
+    [header(), claims({ exp: NOW - 61 })],
+    [header(), claims({ nbf: NOW + 120 })],
+    [header(), claims({ exp: NOW - 60 + 16 * 60 })],
+    [header(), claims({ iss: 'https://evil.test', role: 'owner' })],
+    [header('', 'EdDSA', 'JWT'), claims()],
+    [header('', 'none'), claims()],
+    [header('', 'HS256'), claims()],
+    [header(',"crit":["exp"]'), claims()],
+    [header(), '{"sub":"a","sub":"b"}'],
+  ]
+  const seeds = []
+  for (const [h, p] of pairs) {
+    seeds.push(Buffer.concat([Buffer.from([0]), Buffer.from(sign(h, p))])) // a signed token
+    seeds.push(Buffer.concat([Buffer.from([1]), Buffer.from(h), Buffer.from([0]), Buffer.from(p)])) // header \0 payload
+  }
+  seeds.push(Buffer.concat([Buffer.from([0]), Buffer.from(`${b64(header('', 'none'))}.${b64(claims())}.`)]))
+  seeds.push(Buffer.concat([Buffer.from([3]), Buffer.from(sign(header(), claims()))]))
+  seeds.forEach((s, i) => fs.writeFileSync(path.join(out, `jwt-${i}`), s))
+  console.log(`fuzz-seeds: ${seeds.length} jwt seeds in ${out}`)
+  process.exit(0)
+}
 if (kind === 'frames') {
   const vectors = JSON.parse(fs.readFileSync(path.join(shared, 'spec/vectors.json'), 'utf8')).vectors
   const frames = []
