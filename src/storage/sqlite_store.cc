@@ -12,11 +12,11 @@ namespace {
 // Versioned migrations, applied in order at open; PRAGMA user_version records
 // how many ran. Append only: never edit a migration that has shipped.
 constexpr const char* kMigrations[] = {
-    // 1: the update log, snapshots, and the documents that have either. A
+    // 1: the update log, snapshots, and the documents that have either (logs). A
     // document's last seq is derived from the log and its snapshot rather than
     // kept in a row, so an append writes the log's page and nothing else.
     R"sql(
-    CREATE TABLE documents (
+    CREATE TABLE logs (
       doc TEXT PRIMARY KEY,
       created_at INTEGER NOT NULL
     ) WITHOUT ROWID;
@@ -124,7 +124,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path) 
       {&st.last_seq,
        "SELECT max(coalesce((SELECT max(seq) FROM updates WHERE doc = ?1), 0), "
        "coalesce((SELECT max(upto_seq) FROM snapshots WHERE doc = ?1), 0))"},
-      {&st.insert_doc, "INSERT OR IGNORE INTO documents(doc, created_at) VALUES (?1, ?2)"},
+      {&st.insert_doc, "INSERT OR IGNORE INTO logs(doc, created_at) VALUES (?1, ?2)"},
       {&st.insert_update, "INSERT INTO updates(doc, seq, bytes, user, created_at) VALUES (?1, ?2, ?3, ?4, ?5)"},
       {&st.latest_snapshot, "SELECT upto_seq, bytes FROM snapshots WHERE doc = ?1 ORDER BY upto_seq DESC LIMIT 1"},
       {&st.updates_after, "SELECT bytes FROM updates WHERE doc = ?1 AND seq > ?2 ORDER BY seq"},
@@ -136,7 +136,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path) 
        "SELECT (SELECT count(*) FROM updates WHERE doc = ?1), "
        "(SELECT coalesce(sum(length(bytes)), 0) FROM updates WHERE doc = ?1), "
        "(SELECT coalesce(sum(length(bytes)), 0) FROM snapshots WHERE doc = ?1)"},
-      {&st.list, "SELECT doc FROM documents ORDER BY doc"},
+      {&st.list, "SELECT doc FROM logs ORDER BY doc"},
   };
   for (const auto& s : statements) {
     auto stmt = store->prepare(s.sql);
