@@ -6,56 +6,19 @@
 #include <chrono>
 #include <map>
 
+#include "storage/sqlite_schema.h"
+
 namespace quire::storage {
 namespace {
 
-// Versioned migrations, applied in order at open; PRAGMA user_version records
-// how many ran. Append only: never edit a migration that has shipped.
-constexpr const char* kMigrations[] = {
-    // 1: the update log, snapshots, and the documents that have either (logs). A
-    // document's last seq is derived from the log and its snapshot rather than
-    // kept in a row, so an append writes the log's page and nothing else.
-    R"sql(
-    CREATE TABLE logs (
-      doc TEXT PRIMARY KEY,
-      created_at INTEGER NOT NULL
-    ) WITHOUT ROWID;
-    CREATE TABLE updates (
-      doc TEXT NOT NULL,
-      seq INTEGER NOT NULL,
-      bytes BLOB NOT NULL,
-      user TEXT NOT NULL,
-      created_at INTEGER NOT NULL,
-      PRIMARY KEY (doc, seq)
-    ) WITHOUT ROWID;
-    CREATE TABLE snapshots (
-      doc TEXT NOT NULL,
-      upto_seq INTEGER NOT NULL,
-      bytes BLOB NOT NULL,
-      state_vector BLOB NOT NULL,
-      created_at INTEGER NOT NULL,
-      PRIMARY KEY (doc, upto_seq)
-    ) WITHOUT ROWID;
-    )sql",
-};
+using sqlite::bind_text;
+using sqlite::Reset;
 
 std::int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
-// Resets a statement on scope exit so it can be reused.
-struct Reset {
-  sqlite3_stmt* s;
-  ~Reset() {
-    sqlite3_reset(s);
-    sqlite3_clear_bindings(s);
-  }
-};
-
-void bind_text(sqlite3_stmt* s, int i, std::string_view v) {
-  sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-}
 void bind_blob(sqlite3_stmt* s, int i, ByteView v) {
   // A zero-length blob must still be a blob, not NULL.
   sqlite3_bind_blob(s, i, v.empty() ? "" : static_cast<const void*>(v.data()), static_cast<int>(v.size()),
@@ -93,25 +56,13 @@ struct SqliteStore::Statements {
 SqliteStore::SqliteStore(sqlite3* db) : db_(db) {}
 
 int SqliteStore::schema_version() {
-  return static_cast<int>(std::size(kMigrations));
+  return sqlite::schema_version();
 }
 
 Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path) {
-  sqlite3* db = nullptr;
-  const int rc =
-      sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
-  if (rc != SQLITE_OK) {
-    std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-    sqlite3_close(db);
-    return Error{kDomain, kIo, "cannot open " + path + ": " + msg};
-  }
-  std::unique_ptr<SqliteStore> store(new SqliteStore(db));  // NOLINT: private constructor
-  sqlite3_busy_timeout(db, 5000);
-  // WAL + FULL: every commit is fsynced before it returns (we acknowledge after it).
-  for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON"}) {
-    if (Status s = store->exec(pragma); !s) return s.error();
-  }
-  if (Status s = store->migrate(); !s) return s.error();
+  auto db = sqlite::open_database(path);
+  if (!db) return db.error();
+  std::unique_ptr<SqliteStore> store(new SqliteStore(*db));  // NOLINT: private constructor
   store->st_ = std::make_unique<Statements>();
   Statements& st = *store->st_;
   struct {
@@ -152,49 +103,15 @@ SqliteStore::~SqliteStore() {
 }
 
 Error SqliteStore::error(std::string_view what) const {
-  return Error{kDomain, kIo, std::string(what) + ": " + sqlite3_errmsg(db_)};
+  return sqlite::error(db_, what);
 }
 
 Status SqliteStore::exec(const char* sql) {
-  char* msg = nullptr;
-  if (sqlite3_exec(db_, sql, nullptr, nullptr, &msg) != SQLITE_OK) {
-    std::string text = msg ? msg : "unknown error";
-    sqlite3_free(msg);
-    return Error{kDomain, kIo, std::string("sqlite: ") + text};
-  }
-  return {};
+  return sqlite::exec(db_, sql);
 }
 
 Result<sqlite3_stmt*> SqliteStore::prepare(const char* sql) {
-  sqlite3_stmt* s = nullptr;
-  if (sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, nullptr) != SQLITE_OK) {
-    return error("prepare");
-  }
-  return s;
-}
-
-Status SqliteStore::migrate() {
-  sqlite3_stmt* s = nullptr;
-  if (sqlite3_prepare_v2(db_, "PRAGMA user_version", -1, &s, nullptr) != SQLITE_OK) return error("schema");
-  int version = 0;
-  if (sqlite3_step(s) == SQLITE_ROW) version = sqlite3_column_int(s, 0);
-  sqlite3_finalize(s);
-  if (version > schema_version()) {
-    return Error{kDomain, kSchema,
-                 "database schema " + std::to_string(version) + " is newer than this binary's " +
-                     std::to_string(schema_version())};
-  }
-  for (int v = version; v < schema_version(); ++v) {
-    if (Status st = exec("BEGIN IMMEDIATE"); !st) return st;
-    Status step = exec(kMigrations[v]);
-    if (step) step = exec(("PRAGMA user_version = " + std::to_string(v + 1)).c_str());
-    if (!step) {
-      (void)exec("ROLLBACK");
-      return Error{kDomain, kSchema, "migration " + std::to_string(v + 1) + ": " + step.error().message};
-    }
-    if (Status st = exec("COMMIT"); !st) return st;
-  }
-  return {};
+  return sqlite::prepare(db_, sql);
 }
 
 Result<std::uint64_t> SqliteStore::last_seq(std::string_view doc) {
@@ -254,38 +171,11 @@ Result<StoredDocument> SqliteStore::load(std::string_view doc) {
   return out;
 }
 
-// One write transaction: BEGIN IMMEDIATE on construction, ROLLBACK unless
-// commit() succeeded. fail() captures SQLite's message before rolling back.
-class SqliteStore::WriteTransaction {
+// One write transaction on this connection's prepared BEGIN/COMMIT/ROLLBACK.
+class SqliteStore::WriteTransaction : public sqlite::WriteTransaction {
  public:
-  explicit WriteTransaction(SqliteStore& store) : store_(store) {
-    Reset r{store_.st_->begin};
-    began_ = sqlite3_step(store_.st_->begin) == SQLITE_DONE;
-  }
-  ~WriteTransaction() {
-    if (began_ && !committed_) rollback();
-  }
-  [[nodiscard]] bool began() const { return began_; }
-  Error fail(std::string_view what) {
-    Error e = store_.error(what);
-    if (began_ && !committed_) rollback();
-    began_ = false;
-    return e;
-  }
-  bool commit() {
-    Reset r{store_.st_->commit};
-    committed_ = sqlite3_step(store_.st_->commit) == SQLITE_DONE;
-    return committed_;
-  }
-
- private:
-  void rollback() {
-    Reset r{store_.st_->rollback};
-    sqlite3_step(store_.st_->rollback);
-  }
-  SqliteStore& store_;
-  bool began_ = false;
-  bool committed_ = false;
+  explicit WriteTransaction(SqliteStore& store)
+      : sqlite::WriteTransaction(store.db_, store.st_->begin, store.st_->commit, store.st_->rollback) {}
 };
 
 Result<std::vector<std::uint64_t>> SqliteStore::append(std::span<const AppendEntry> entries) {

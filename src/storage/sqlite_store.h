@@ -37,7 +37,6 @@ class SqliteStore final : public Store {
  private:
   explicit SqliteStore(sqlite3* db);
   Status exec(const char* sql);
-  Status migrate();
   Result<sqlite3_stmt*> prepare(const char* sql);
   Error error(std::string_view what) const;
   Result<std::uint64_t> last_seq(std::string_view doc);

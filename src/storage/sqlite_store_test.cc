@@ -6,31 +6,18 @@
 #include <sqlite3.h>
 
 #include <atomic>
-#include <filesystem>
 #include <future>
 #include <mutex>
 
 #include "storage/commit_queue.h"
+#include "storage/sqlite_test_util.h"
 #include "storage/store_conformance.h"
 
 namespace quire::storage {
 namespace {
 
-namespace fs = std::filesystem;
-
-// A fresh directory per test, removed at the end.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "quire-store-XXXXXX").string();
-    path_ = mkdtemp(tmpl.data());
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  [[nodiscard]] std::string file(const char* name) const { return (fs::path(path_) / name).string(); }
-
- private:
-  std::string path_;
-};
+using testing::query_int;
+using testing::TempDir;
 
 std::unique_ptr<Store> open_sqlite(bool reopen) {
   static std::unique_ptr<TempDir> dir;
@@ -44,23 +31,11 @@ testing::StoreFactory sqlite_factory = open_sqlite;
 using testing::StoreConformance;
 INSTANTIATE_TEST_SUITE_P(Sqlite, StoreConformance, ::testing::Values(&sqlite_factory));
 
-int pragma(const std::string& path, const char* sql) {
-  sqlite3* db = nullptr;
-  sqlite3_open(path.c_str(), &db);
-  sqlite3_stmt* s = nullptr;
-  sqlite3_prepare_v2(db, sql, -1, &s, nullptr);
-  int v = -1;
-  if (sqlite3_step(s) == SQLITE_ROW) v = sqlite3_column_int(s, 0);
-  sqlite3_finalize(s);
-  sqlite3_close(db);
-  return v;
-}
-
 TEST(SqliteStore, UsesWalAndRecordsTheSchemaVersion) {
   TempDir dir;
   const std::string path = dir.file("quire.db");
   ASSERT_TRUE(SqliteStore::open(path).ok());
-  EXPECT_EQ(pragma(path, "PRAGMA user_version"), SqliteStore::schema_version());
+  EXPECT_EQ(query_int(path, "PRAGMA user_version"), SqliteStore::schema_version());
   sqlite3* db = nullptr;
   sqlite3_open(path.c_str(), &db);
   sqlite3_stmt* s = nullptr;
@@ -75,7 +50,7 @@ TEST(SqliteStore, RefusesADatabaseFromANewerVersion) {
   TempDir dir;
   const std::string path = dir.file("quire.db");
   ASSERT_TRUE(SqliteStore::open(path).ok());
-  EXPECT_EQ(pragma(path, "PRAGMA user_version = 99"), -1);
+  EXPECT_EQ(query_int(path, "PRAGMA user_version = 99"), -1);
   auto again = SqliteStore::open(path);
   ASSERT_FALSE(again.ok());
   EXPECT_EQ(again.error().code, kSchema);

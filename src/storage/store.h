@@ -21,7 +21,19 @@
 namespace quire::storage {
 
 inline constexpr std::string_view kDomain = "storage";
-enum ErrorCode : int { kIo = 1, kCorrupt = 2, kSchema = 3, kInvalid = 4 };
+// One code space for the whole module (Store and AccountStore), so callers can
+// map a failure to a response without parsing messages.
+enum ErrorCode : int {
+  kIo = 1,
+  kCorrupt = 2,
+  kSchema = 3,
+  kInvalid = 4,        // an argument the store refuses (shape, length)
+  kUsernameTaken = 5,  // AccountStore: another user has this username (case-insensitively)
+  kEmailTaken = 6,     // AccountStore: another user has this email
+  kExists = 7,         // AccountStore: the caller-given id is already used (ids are never reused)
+  kNotFound = 8,       // AccountStore: no such user, workspace, document (or it is deleted) or family
+  kLastOwner = 9,      // AccountStore: the change would leave a document or workspace without an owner
+};
 
 // What load() returns: the latest snapshot (empty if none) and the log entries
 // after it, in order.
