@@ -36,7 +36,7 @@ Result<DevAuthenticator> DevAuthenticator::parse(std::string_view spec) {
   return out;
 }
 
-std::optional<Principal> DevAuthenticator::authenticate(std::string_view token, std::string_view) const {
+void DevAuthenticator::authenticate(std::string token, std::string, AuthDone done) {
   // Compare against every token in constant time so timing tells nothing.
   std::optional<Principal> found;
   for (const auto& [known, principal] : tokens_) {
@@ -44,7 +44,7 @@ std::optional<Principal> DevAuthenticator::authenticate(std::string_view token, 
       found = principal;
     }
   }
-  return found;
+  done(std::move(found));
 }
 
 }  // namespace quire::server

@@ -253,20 +253,29 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
         server_.metrics.reject("invalid_document");
         return refuse(error(http::status::bad_request, "invalid document name", v, false));
       }
-      std::optional<Principal> principal;
       // Both subprotocols or nothing: answering `quire` is how the client knows
       // it reached a server that read its token.
-      if (token && offered_quire) principal = server_.auth->authenticate(*token, doc);
-      if (!principal) {
-        server_.metrics.reject("auth_failed");
-        log::warn("auth_failed", {{"doc", doc}, {"reason", token ? "bad token" : "no token"}});
-        return refuse(error(http::status::unauthorized,
-                            "offer the subprotocols quire and quire.auth.TOKEN with a valid token", v, false));
-      }
-      return start_websocket(server_, std::move(stream_), std::move(req), protocol::Protocol::kYWebsocket, doc,
-                             std::move(principal), offered_quire);
+      if (!token || !offered_quire) return refuse_unauthorized(doc, "no token", v);
+      auto request = std::make_shared<Request>(std::move(req));
+      server_.auth->authenticate(
+          std::move(*token), doc, [self = shared_from_this(), request, doc, v](std::optional<Principal> principal) {
+            asio::post(self->stream_.get_executor(),
+                       [self, request, doc, v, principal = std::move(principal)]() mutable {
+                         if (!principal) return self->refuse_unauthorized(doc, "bad token", v);
+                         start_websocket(self->server_, std::move(self->stream_), std::move(*request),
+                                         protocol::Protocol::kYWebsocket, doc, std::move(principal), true);
+                       });
+          });
+      return;
     }
     refuse(error(http::status::not_found, "no WebSocket endpoint here", v, false));
+  }
+
+  void refuse_unauthorized(const std::string& doc, const char* reason, unsigned version) {
+    server_.metrics.reject("auth_failed");
+    log::warn("auth_failed", {{"doc", doc}, {"reason", reason}});
+    refuse(error(http::status::unauthorized, "offer the subprotocols quire and quire.auth.TOKEN with a valid token",
+                 version, false));
   }
 
   void refuse(Response res) {

@@ -130,6 +130,7 @@ class WsSession final : public std::enable_shared_from_this<WsSession> {
     // Frames that arrived before the room was joined, in order.
     std::vector<std::pair<std::shared_ptr<const Bytes>, Frame>> queued;
     std::size_t queued_bytes = 0;
+    bool authenticating = false;  // a token check is running
   };
 
   // The room's view of this connection for one document.
@@ -328,15 +329,7 @@ class WsSession final : public std::enable_shared_from_this<WsSession> {
 
   void authenticate(std::string key, std::string_view token) {
     const std::string_view doc = protocol::document_of(key);
-    auto deny = [&](std::string_view reason, std::string_view label) {
-      server_.metrics.reject(label);
-      log::warn("auth_failed", {{"doc", std::string(doc.substr(0, 128))}, {"reason", label}, {"connection", id_}});
-      if (auto it = docs_.find(key); it != docs_.end() && it->second.state == DocSlot::State::kUnauthenticated) {
-        docs_.erase(it);
-      }
-      enqueue(std::make_shared<const Bytes>(protocol::permission_denied_frame(protocol_, key, reason)));
-    };
-    if (!valid_document_id(doc)) return deny("invalid document name", "invalid_document");
+    if (!valid_document_id(doc)) return deny(key, "invalid document name", "invalid_document");
     auto it = docs_.find(key);
     if (it != docs_.end() && it->second.state != DocSlot::State::kUnauthenticated) {
       // Already in: a provider re-sending its token. Answer with the role it has.
@@ -344,20 +337,50 @@ class WsSession final : public std::enable_shared_from_this<WsSession> {
       return;
     }
     if (it == docs_.end() && docs_.size() >= server_.config.max_documents_per_connection) {
-      return deny("too many documents on one connection", "too_many_documents");
+      return deny(key, "too many documents on one connection", "too_many_documents");
     }
-    std::optional<Principal> principal = server_.auth->authenticate(token, doc);
-    if (!principal) return deny("permission-denied", "auth_failed");
-    if (it == docs_.end()) it = docs_.emplace(key, DocSlot{}).first;
+    if (it == docs_.end()) {
+      it = docs_.emplace(key, DocSlot{}).first;
+      it->second.key = key;
+    }
+    if (it->second.authenticating) return;  // one check at a time; the provider re-sends if needed
+    it->second.authenticating = true;
+    server_.auth->authenticate(
+        std::string(token), std::string(doc), [self = shared_from_this(), key](std::optional<Principal> principal) {
+          asio::post(self->ws_.get_executor(),
+                     [self, key, principal = std::move(principal)] { self->on_authenticated(key, principal); });
+        });
+  }
+
+  void on_authenticated(const std::string& key, const std::optional<Principal>& principal) {
+    auto it = docs_.find(key);
+    if (closed_ || it == docs_.end()) return;  // gone while the check ran
+    it->second.authenticating = false;
+    if (!principal) {
+      deny(key, "permission-denied", "auth_failed");
+      return;
+    }
     DocSlot& slot = it->second;
-    slot.key = key;
-    slot.principal = std::move(*principal);
+    slot.principal = *principal;
     if (!authenticated_) {
       authenticated_ = true;
       arm_timer();  // from the auth deadline to the idle timeout
     }
     enqueue(std::make_shared<const Bytes>(protocol::authenticated_frame(key, slot.principal.read_only)));
     join(slot);
+  }
+
+  // Permission denied for `key`: its held frames are dropped; the socket stays
+  // open for the other documents, as Hocuspocus does.
+  void deny(const std::string& key, std::string_view reason, std::string_view label) {
+    server_.metrics.reject(label);
+    log::warn(
+        "auth_failed",
+        {{"doc", std::string(protocol::document_of(key).substr(0, 128))}, {"reason", label}, {"connection", id_}});
+    if (auto it = docs_.find(key); it != docs_.end() && it->second.state == DocSlot::State::kUnauthenticated) {
+      docs_.erase(it);
+    }
+    enqueue(std::make_shared<const Bytes>(protocol::permission_denied_frame(protocol_, key, reason)));
   }
 
   void join(DocSlot& slot) {
