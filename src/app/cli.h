@@ -48,5 +48,9 @@ int run_doc(const std::vector<std::string>& args);
 void print_doc_usage();
 // `quire serve …`
 int run_serve(const std::vector<std::string>& args);
+// `quire user …` and `quire key …` (cli_admin.cc)
+int run_user(const std::vector<std::string>& args);
+int run_key(const std::vector<std::string>& args);
+void print_admin_usage();
 
 }  // namespace quire::app

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # End-to-end checks of `quire update …` and `quire doc …` on real Yjs data
-# (exit codes, stdout bytes, one-line errors) and of `quire serve`'s
-# configuration (errors, precedence, start and SIGTERM). usage: cli_test.sh QUIRE_BINARY SHARED_DIR
+# (exit codes, stdout bytes, one-line errors), of `quire serve`'s
+# configuration (errors, precedence, start and SIGTERM) and of the
+# administrative verbs `quire user …` and `quire key …`.
+# usage: cli_test.sh QUIRE_BINARY SHARED_DIR
 set -uo pipefail
 quire=$1
 shared=$2
@@ -132,6 +134,90 @@ grep -q "^quire: listening on http://127.0.0.1:[0-9]*$" "$tmp/serve.out" && ok |
 kill -TERM $pid
 wait $pid
 expect_eq "SIGTERM exits 0" "$?" 0
+
+# Administration: accounts and signing keys in an existing data dir (never created by these verbs).
+dd="$tmp/admin"
+mkdir "$dd"
+id=$(echo 'correct horse battery' | "$quire" user create --data-dir "$dd" --username alice --email Alice@Example.org \
+       --display-name "Alice A" --password-stdin 2> "$tmp/err")
+expect_eq "user create" "$?:$(grep -cE '^[A-Za-z0-9_-]{22}$' <<<"$id")" "0:1"
+echo 'another password' | "$quire" user create --data-dir "$dd" --username ALICE --email x@example.org --password-stdin \
+  > "$tmp/out" 2> "$tmp/err"
+expect_eq "duplicate username (any case)" "$?:$(grep -c "^quire: username 'ALICE' is taken$" "$tmp/err"):$(wc -c < "$tmp/out")" "1:1:0"
+echo 'another password' | "$quire" user create --data-dir "$dd" --username alice2 --email alice@example.ORG --password-stdin \
+  > /dev/null 2> "$tmp/err"
+expect_eq "duplicate email" "$?:$(wc -l < "$tmp/err")" "1:1"
+for args in "--username al --email a@example.org" "--username a@b --email a@example.org" \
+            "--username abcdefghijklmnopqrstuvwxyz0123456 --email a@example.org" "--username carol --email carol" \
+            "--username carol --email 'carol@example org'" "--username carol" "--username carol --email c@example.org x" \
+            "--username carol --email c@example.org --bogus"; do
+  echo 'long enough password' | eval "\"\$quire\" user create --data-dir \"\$dd\" $args --password-stdin" > /dev/null 2>&1
+  expect_eq "user create $args" "$?" 2
+done
+echo 'short' | "$quire" user create --data-dir "$dd" --username carol --email c@example.org --password-stdin > /dev/null 2>&1
+expect_eq "short password refused" "$?" 2
+"$quire" user create --data-dir "$dd" --username carol --email c@example.org --password-stdin < /dev/null > /dev/null 2>&1
+expect_eq "no password on stdin" "$?" 2
+"$quire" user create --data-dir "$dd" --username bob --email bob@example.org > "$tmp/bob" 2> /dev/null
+expect_eq "generated password: id and password" "$?:$(wc -l < "$tmp/bob"):$(sed -n 2p "$tmp/bob" | grep -cE '^[A-Za-z0-9_-]{24}$')" "0:2:1"
+"$quire" user list --data-dir "$dd" > "$tmp/users"
+grep -qE "^$id +alice +alice@example.org +no +20[0-9-]+T[0-9:]+Z +Alice A$" "$tmp/users" && ok || bad "user list: $(cat "$tmp/users")"
+check_users() {  # name node-expression over `u` (the parsed array)
+  "$quire" user list --data-dir "$dd" --json > "$tmp/users.json"
+  node -e "const u = JSON.parse(require('fs').readFileSync(process.argv[1], 'utf8')); process.exit(($2) ? 0 : 1)" \
+    "$tmp/users.json" && ok || bad "$1: $(cat "$tmp/users.json")"
+}
+check_users "user list --json" "u.length === 2 && u[0].id === '$id' && u[0].username === 'alice' &&
+  u[0].email === 'alice@example.org' && u[0].display_name === 'Alice A' && u[0].disabled === false &&
+  /^20\d\d-\d\d-\d\dT\d\d:\d\d:\d\dZ$/.test(u[0].created_at) && u[1].username === 'bob'"
+# Disabling revokes the live sessions (two seeded here), by username, email or id.
+now=$(($(date +%s) * 1000))
+for f in f1 f2; do
+  sqlite3 "$dd/quire.db" "INSERT INTO token_families VALUES ('$f', '$id', $now, $now, $((now + 86400000)), NULL, NULL)"
+done
+out=$("$quire" user disable --data-dir "$dd" alice)
+expect_eq "user disable" "$?:$out" "0:user 'alice' ($id) disabled; 2 sessions revoked"
+expect_eq "sessions revoked" "$(sqlite3 "$dd/quire.db" "SELECT count(*) FROM token_families WHERE revoke_reason = 'disabled'")" 2
+check_users "disabled in the list" "u[0].disabled === true && u[1].disabled === false"
+"$quire" user enable --data-dir "$dd" ALICE@example.org > /dev/null
+expect_eq "user enable by email" "$?" 0
+"$quire" user disable --data-dir "$dd" "$id" > "$tmp/out"
+expect_eq "user disable by id" "$?:$(grep -c '0 sessions revoked' "$tmp/out")" "0:1"
+"$quire" user enable --data-dir "$dd" "$id" > /dev/null
+check_users "enabled again" "u[0].disabled === false"
+"$quire" user disable --data-dir "$dd" nobody > /dev/null 2> "$tmp/err"
+expect_eq "unknown user" "$?:$(cat "$tmp/err")" "1:quire: no user 'nobody'"
+for args in "user" "user frob" "user disable --data-dir $dd" "user list --data-dir $dd extra" "key" "key frob"; do
+  # shellcheck disable=SC2086
+  "$quire" $args > /dev/null 2>&1
+  expect_eq "usage '$args'" "$?" 2
+done
+# Signing keys: the first rotation creates DIR/keys and its first key; the next keeps it verifying.
+"$quire" key list --data-dir "$dd" > /dev/null 2>&1
+expect_eq "key list without keys" "$?:$(test -e "$dd/keys" && echo created)" "1:"
+k1=$("$quire" key rotate --data-dir "$dd" | sed -n 's/^new signing key: //p')
+k2=$("$quire" key rotate --data-dir "$dd" | sed -n 's/^new signing key: //p')
+[[ -n "$k1" && -n "$k2" && "$k1" != "$k2" ]] && ok || bad "key rotate: '$k1' '$k2'"
+"$quire" key list --data-dir "$dd" > "$tmp/keys"
+expect_eq "two kids verify" "$(grep -cE "^($k1 .* verifies until |$k2 .* signs$)" "$tmp/keys"):$(wc -l < "$tmp/keys")" "2:3"
+expect_eq "key directory is private" "$(stat -c %a "$dd/keys")" 700
+# A missing data dir is an error, and stays missing.
+for args in "user list" "user create --username dave --email d@example.org" "user disable alice" "key rotate" "key list"; do
+  # shellcheck disable=SC2086
+  "$quire" $args --data-dir "$tmp/no-such-dir" > /dev/null 2> "$tmp/err" < /dev/null
+  expect_eq "missing data dir: $args" "$?:$(grep -c 'no-such-dir does not exist' "$tmp/err")" "1:1"
+done
+[[ ! -e "$tmp/no-such-dir" ]] && ok || bad "an admin verb created the data dir"
+# While quire serve runs on the same data dir.
+"$quire" serve --listen 127.0.0.1:0 --dev-auth t=rw --data-dir "$dd" > "$tmp/serve.out" 2> /dev/null &
+pid=$!
+for _ in $(seq 50); do grep -q listening "$tmp/serve.out" && break; sleep 0.1; done
+echo 'a third password' | "$quire" user create --data-dir "$dd" --username erin --email erin@example.org --password-stdin \
+  > /dev/null 2>&1
+expect_eq "user create while serving" "$?" 0
+check_users "user list while serving" "u.length === 3 && u[2].username === 'erin'"
+kill -TERM $pid
+wait $pid
 
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]
