@@ -13,6 +13,7 @@
 #include <fstream>
 
 #include "base/log.h"
+#include "server/http_util.h"
 #include "server/server_internal.h"
 
 namespace quire::server {
@@ -20,28 +21,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using Response = http::response<http::string_body>;
-
-enum class CachePolicy { kNoStore, kNoCache, kImmutable };
-
-constexpr std::string_view kCsp =
-    "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data: blob:; "
-    "style-src 'self' 'unsafe-inline'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
-    "form-action 'self'";
-
-std::string json_escape(std::string_view s) {
-  std::string out;
-  for (const char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      out += ' ';
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
 
 std::string_view content_type(const fs::path& path) {
   static const std::pair<std::string_view, std::string_view> kTypes[] = {
@@ -90,7 +69,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     }
     if (ec) {
       // Malformed or oversized request: answer once, then close.
-      Response res = error(http::status::bad_request, "malformed request: " + ec.message(), 11, false);
+      Request none;
+      none.keep_alive(false);
+      Response res = error(http::status::bad_request, "malformed request: " + ec.message(), none);
       return write(std::move(res));
     }
     Request req = parser_->release();
@@ -98,40 +79,31 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     write(route(req));
   }
 
-  // Adds the headers every response carries.
-  void finish(Response& res, CachePolicy cache, bool keep_alive) {
-    res.set(http::field::server, "quire");
-    res.set("Content-Security-Policy", kCsp);
-    res.set("X-Content-Type-Options", "nosniff");
-    res.set("X-Frame-Options", "DENY");
-    res.set("Referrer-Policy", "no-referrer");
-    res.set("Cross-Origin-Opener-Policy", "same-origin");
-    if (server_.config.hsts) res.set(http::field::strict_transport_security, "max-age=63072000; includeSubDomains");
-    switch (cache) {
-      case CachePolicy::kNoStore:
-        res.set(http::field::cache_control, "no-store");
-        break;
-      case CachePolicy::kNoCache:
-        res.set(http::field::cache_control, "no-cache");
-        break;
-      case CachePolicy::kImmutable:
-        res.set(http::field::cache_control, "public, max-age=31536000, immutable");
-        break;
+  Response json(http::status status, std::string body, const Request& req) {
+    return json_response(status, std::move(body), req, server_.config);
+  }
+
+  Response error(http::status status, std::string_view message, const Request& req) {
+    return error_response(status, error_code(status), message, req, server_.config);
+  }
+
+  static std::string_view error_code(http::status status) {
+    switch (status) {
+      case http::status::bad_request:
+        return "bad_request";
+      case http::status::unauthorized:
+        return "unauthorized";
+      case http::status::forbidden:
+        return "forbidden";
+      case http::status::method_not_allowed:
+        return "method_not_allowed";
+      case http::status::upgrade_required:
+        return "upgrade_required";
+      case http::status::service_unavailable:
+        return "unavailable";
+      default:
+        return "not_found";
     }
-    res.keep_alive(keep_alive);
-    res.prepare_payload();
-  }
-
-  Response json(http::status status, std::string body, unsigned version, bool keep_alive) {
-    Response res{status, version};
-    res.set(http::field::content_type, "application/json");
-    res.body() = std::move(body);
-    finish(res, CachePolicy::kNoStore, keep_alive);
-    return res;
-  }
-
-  Response error(http::status status, std::string_view message, unsigned version, bool keep_alive) {
-    return json(status, "{\"error\":\"" + json_escape(message) + "\"}", version, keep_alive);
   }
 
   Response route(const Request& req) {
@@ -141,28 +113,28 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     const std::string_view path = target.substr(0, target.find('?'));
     const bool get = req.method() == http::verb::get || req.method() == http::verb::head;
     if (path == "/healthz" || path == "/readyz" || path == "/metrics" || path.starts_with("/ws")) {
-      if (!get) return with_allow(error(http::status::method_not_allowed, "method not allowed", v, ka));
-      if (path == "/healthz") return json(http::status::ok, R"({"status":"ok"})", v, ka);
+      if (!get) return with_allow(error(http::status::method_not_allowed, "method not allowed", req));
+      if (path == "/healthz") return json(http::status::ok, R"({"status":"ok"})", req);
       if (path == "/readyz") {
-        if (server_.stopping) return json(http::status::service_unavailable, R"({"status":"stopping"})", v, ka);
+        if (server_.stopping) return json(http::status::service_unavailable, R"({"status":"stopping"})", req);
         return json(http::status::ok, "{\"status\":\"ready\",\"rooms\":" + std::to_string(server_.rooms.size()) + "}",
-                    v, ka);
+                    req);
       }
       if (path == "/metrics") {
         Response res{http::status::ok, v};
         res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
         res.body() = server_.metrics.render();
-        finish(res, CachePolicy::kNoStore, ka);
+        finish_response(res, CachePolicy::kNoStore, ka, server_.config);
         return res;
       }
-      return error(http::status::upgrade_required, "this endpoint speaks WebSocket", v, ka);
+      return error(http::status::upgrade_required, "this endpoint speaks WebSocket", req);
     }
-    if (path.starts_with("/api/")) return error(http::status::not_found, "no such API route", v, ka);
+    if (path.starts_with("/api/")) return error(http::status::not_found, "no such API route", req);
     if (!server_.config.static_dir.empty()) {
-      if (!get) return with_allow(error(http::status::method_not_allowed, "method not allowed", v, ka));
+      if (!get) return with_allow(error(http::status::method_not_allowed, "method not allowed", req));
       if (auto res = static_file(path, req)) return std::move(*res);
     }
-    return error(http::status::not_found, "not found", v, ka);
+    return error(http::status::not_found, "not found", req);
   }
 
   static Response with_allow(Response res) {
@@ -194,7 +166,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     res.body().assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
     res.set(http::field::content_type, content_type(file));
     // Content-hashed assets never change; entry pages are revalidated every time.
-    finish(res, rel.starts_with("assets/") ? CachePolicy::kImmutable : CachePolicy::kNoCache, req.keep_alive());
+    finish_response(res, rel.starts_with("assets/") ? CachePolicy::kImmutable : CachePolicy::kNoCache, req.keep_alive(),
+                    server_.config);
     if (req.method() == http::verb::head) {
       const auto length = res.body().size();
       res.body().clear();
@@ -203,32 +176,14 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     return res;
   }
 
-  // The WebSocket `Origin` check (SECURITY #22): exactly one of the allowed
-  // origins; without a list, the request's own host. A request without Origin
-  // (not a browser) passes: browsers always send one.
-  bool origin_allowed(const Request& req) const {
-    auto it = req.find(http::field::origin);
-    if (it == req.end()) return true;
-    const std::string_view origin = it->value();
-    if (server_.config.allowed_origins.empty()) {
-      const std::string_view host = req[http::field::host];
-      return origin == "http://" + std::string(host) || origin == "https://" + std::string(host);
-    }
-    for (const std::string& allowed : server_.config.allowed_origins) {
-      if (origin == allowed) return true;
-    }
-    return false;
-  }
-
   void upgrade(Request req) {
-    const unsigned v = req.version();
     const std::string_view target = req.target();
     const std::string_view path = target.substr(0, target.find('?'));
-    if (server_.stopping) return refuse(error(http::status::service_unavailable, "server shutting down", v, false));
-    if (!origin_allowed(req)) {
+    if (server_.stopping) return refuse(error(http::status::service_unavailable, "server shutting down", req));
+    if (!origin_allowed(req, server_.config, false)) {
       server_.metrics.reject("origin");
       log::warn("origin_refused", {{"origin", std::string(req[http::field::origin]).substr(0, 200)}});
-      return refuse(error(http::status::forbidden, "origin not allowed", v, false));
+      return refuse(error(http::status::forbidden, "origin not allowed", req));
     }
     // Offered subprotocols: `quire` and `quire.auth.TOKEN` (the token never in a URL).
     bool offered_quire = false;
@@ -251,31 +206,30 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       const std::string doc(path.substr(6));
       if (!valid_document_id(doc)) {
         server_.metrics.reject("invalid_document");
-        return refuse(error(http::status::bad_request, "invalid document name", v, false));
+        return refuse(error(http::status::bad_request, "invalid document name", req));
       }
       // Both subprotocols or nothing: answering `quire` is how the client knows
       // it reached a server that read its token.
-      if (!token || !offered_quire) return refuse_unauthorized(doc, "no token", v);
+      if (!token || !offered_quire) return refuse_unauthorized(doc, "no token", req);
       auto request = std::make_shared<Request>(std::move(req));
       server_.auth->authenticate(
-          std::move(*token), doc, [self = shared_from_this(), request, doc, v](std::optional<Principal> principal) {
-            asio::post(self->stream_.get_executor(),
-                       [self, request, doc, v, principal = std::move(principal)]() mutable {
-                         if (!principal) return self->refuse_unauthorized(doc, "bad token", v);
-                         start_websocket(self->server_, std::move(self->stream_), std::move(*request),
-                                         protocol::Protocol::kYWebsocket, doc, std::move(principal), true);
-                       });
+          std::move(*token), doc, [self = shared_from_this(), request, doc](std::optional<Principal> principal) {
+            asio::post(self->stream_.get_executor(), [self, request, doc, principal = std::move(principal)]() mutable {
+              if (!principal) return self->refuse_unauthorized(doc, "bad token", *request);
+              start_websocket(self->server_, std::move(self->stream_), std::move(*request),
+                              protocol::Protocol::kYWebsocket, doc, std::move(principal), true);
+            });
           });
       return;
     }
-    refuse(error(http::status::not_found, "no WebSocket endpoint here", v, false));
+    refuse(error(http::status::not_found, "no WebSocket endpoint here", req));
   }
 
-  void refuse_unauthorized(const std::string& doc, const char* reason, unsigned version) {
+  void refuse_unauthorized(const std::string& doc, const char* reason, const Request& req) {
     server_.metrics.reject("auth_failed");
     log::warn("auth_failed", {{"doc", doc}, {"reason", reason}});
-    refuse(error(http::status::unauthorized, "offer the subprotocols quire and quire.auth.TOKEN with a valid token",
-                 version, false));
+    refuse(
+        error(http::status::unauthorized, "offer the subprotocols quire and quire.auth.TOKEN with a valid token", req));
   }
 
   void refuse(Response res) {

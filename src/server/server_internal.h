@@ -6,8 +6,6 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http/message.hpp>
-#include <boost/beast/http/string_body.hpp>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -16,6 +14,7 @@
 #include "protocol/messages.h"
 #include "server/auth.h"
 #include "server/config.h"
+#include "server/http_util.h"
 #include "server/metrics.h"
 #include "server/room_host.h"
 #include "server/server.h"
@@ -24,9 +23,7 @@
 namespace quire::server {
 
 namespace beast = boost::beast;
-namespace http = beast::http;
 using tcp = asio::ip::tcp;
-using Request = http::request<http::string_body>;
 
 class WsSession;
 

@@ -1,0 +1,85 @@
+// HTTP response helpers (http_util.h).
+#include "server/http_util.h"
+
+#include <boost/beast/http/field.hpp>
+#include <cstdio>
+
+namespace quire::server {
+namespace {
+
+constexpr std::string_view kCsp =
+    "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data: blob:; "
+    "style-src 'self' 'unsafe-inline'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+    "form-action 'self'";
+
+}  // namespace
+
+void finish_response(Response& res, CachePolicy cache, bool keep_alive, const ServerConfig& config) {
+  res.set(http::field::server, "quire");
+  res.set("Content-Security-Policy", kCsp);
+  res.set("X-Content-Type-Options", "nosniff");
+  res.set("X-Frame-Options", "DENY");
+  res.set("Referrer-Policy", "no-referrer");
+  res.set("Cross-Origin-Opener-Policy", "same-origin");
+  if (config.hsts) res.set(http::field::strict_transport_security, "max-age=63072000; includeSubDomains");
+  switch (cache) {
+    case CachePolicy::kNoStore:
+      res.set(http::field::cache_control, "no-store");
+      break;
+    case CachePolicy::kNoCache:
+      res.set(http::field::cache_control, "no-cache");
+      break;
+    case CachePolicy::kImmutable:
+      res.set(http::field::cache_control, "public, max-age=31536000, immutable");
+      break;
+  }
+  res.keep_alive(keep_alive);
+  res.prepare_payload();
+}
+
+Response json_response(http::status status, std::string body, const Request& req, const ServerConfig& config) {
+  Response res{status, req.version()};
+  res.set(http::field::content_type, "application/json");
+  res.body() = std::move(body);
+  finish_response(res, CachePolicy::kNoStore, req.keep_alive(), config);
+  return res;
+}
+
+Response error_response(http::status status, std::string_view code, std::string_view message, const Request& req,
+                        const ServerConfig& config) {
+  return json_response(status, "{\"error\":\"" + json_escape(code) + "\",\"message\":\"" + json_escape(message) + "\"}",
+                       req, config);
+}
+
+std::string json_escape(std::string_view s) {
+  std::string out;
+  for (const char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+bool origin_allowed(const Request& req, const ServerConfig& config, bool require) {
+  auto it = req.find(http::field::origin);
+  if (it == req.end()) return !require;
+  const std::string_view origin = it->value();
+  if (config.allowed_origins.empty()) {
+    const std::string host(req[http::field::host]);
+    return !host.empty() && (origin == "http://" + host || origin == "https://" + host);
+  }
+  for (const std::string& allowed : config.allowed_origins) {
+    if (origin == allowed) return true;
+  }
+  return false;
+}
+
+}  // namespace quire::server
