@@ -38,12 +38,7 @@ inline bool countable(ContentRef ref) {
 
 // findIndexSS: the struct containing `clock`.
 inline std::size_t find_index(const ClientStructs& structs, std::uint64_t clock) {
-  // Most lookups are for the newest struct (an item's origin is usually the last
-  // thing its author typed); otherwise bisect the start clocks.
-  const auto& clocks = structs.clocks();
-  if (clocks.back() <= clock) return clocks.size() - 1;
-  const auto it = std::upper_bound(clocks.begin(), clocks.end(), clock);
-  return static_cast<std::size_t>(it - clocks.begin()) - 1;
+  return structs.find(clock);
 }
 
 inline Item* get_item(StructStore& store, Id id) {

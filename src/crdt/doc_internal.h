@@ -109,37 +109,109 @@ struct Type {
 
 // One client's structs, sorted by clock and gap-free, with their start clocks
 // kept beside them so lookups bisect a flat array instead of chasing pointers.
+//
+// Both arrays are gap buffers: a hole of unused slots sits where the last insert
+// or erase happened, so a split that adds a struct mid-array or a merge that
+// removes some only moves the slots between the previous edit and this one
+// (Yjs's splice moves the whole tail every time). The edits of a transaction
+// mostly walk a client's structs in clock order — delete sets are sorted, the
+// cleanup merges right to left — so the hole travels little. Indices are
+// logical: the hole is invisible to callers. While the hole is not empty it is
+// followed by at least one struct, so back() and push_back never see it.
 class ClientStructs {
  public:
-  [[nodiscard]] std::size_t size() const { return items_.size(); }
-  [[nodiscard]] bool empty() const { return items_.empty(); }
-  [[nodiscard]] Item* operator[](std::size_t i) const { return items_[i]; }
+  [[nodiscard]] std::size_t size() const { return items_.size() - gap_len_; }
+  [[nodiscard]] bool empty() const { return size() == 0; }
+  [[nodiscard]] Item* operator[](std::size_t i) const { return items_[physical(i)]; }
   [[nodiscard]] Item* back() const { return items_.back(); }
-  [[nodiscard]] auto begin() const { return items_.begin(); }
-  [[nodiscard]] auto end() const { return items_.end(); }
-  [[nodiscard]] const std::vector<std::uint64_t>& clocks() const { return clocks_; }
 
-  void push_back(Item* item);
+  // findIndexSS: the index of the struct containing `clock` (which must be
+  // below the client's state).
+  [[nodiscard]] std::size_t find(std::uint64_t clock) const;
+
+  void push_back(Item* item) {
+    items_.push_back(item);
+    clocks_.push_back(item->id.clock);
+  }
   void insert(std::size_t pos, Item* item);
   void erase(std::size_t first, std::size_t last);
 
  private:
+  [[nodiscard]] std::size_t physical(std::size_t i) const { return i < gap_ ? i : i + gap_len_; }
+  void move_gap(std::size_t pos);
+  void drop_trailing_gap();
+
   std::vector<Item*> items_;
   std::vector<std::uint64_t> clocks_;
+  std::size_t gap_ = 0;      // logical index where the hole starts
+  std::size_t gap_len_ = 0;  // slots in the hole
 };
 
-inline void ClientStructs::push_back(Item* item) {
-  items_.push_back(item);
-  clocks_.push_back(item->id.clock);
+inline std::size_t ClientStructs::find(std::uint64_t clock) const {
+  // Most lookups are for the newest struct (an item's origin is usually the last
+  // thing its author typed); otherwise bisect the start clocks on the hole's side
+  // that holds `clock`.
+  if (clocks_.back() <= clock) return size() - 1;
+  const auto first = clocks_.begin();
+  const std::size_t after_gap = gap_ + gap_len_;
+  if (gap_len_ != 0 && clocks_[after_gap] <= clock) {
+    const auto it = std::upper_bound(first + static_cast<std::ptrdiff_t>(after_gap), clocks_.end(), clock);
+    return static_cast<std::size_t>(it - first) - 1 - gap_len_;
+  }
+  const auto it = std::upper_bound(first, first + static_cast<std::ptrdiff_t>(gap_len_ != 0 ? gap_ : size()), clock);
+  return static_cast<std::size_t>(it - first) - 1;
 }
+
+inline void ClientStructs::move_gap(std::size_t pos) {
+  if (gap_len_ == 0) {
+    gap_ = pos;
+    return;
+  }
+  const auto items = items_.begin();
+  const auto clocks = clocks_.begin();
+  const auto d = [](std::size_t i) { return static_cast<std::ptrdiff_t>(i); };
+  if (pos < gap_) {
+    std::move_backward(items + d(pos), items + d(gap_), items + d(gap_ + gap_len_));
+    std::move_backward(clocks + d(pos), clocks + d(gap_), clocks + d(gap_ + gap_len_));
+  } else if (pos > gap_) {
+    std::move(items + d(gap_ + gap_len_), items + d(pos + gap_len_), items + d(gap_));
+    std::move(clocks + d(gap_ + gap_len_), clocks + d(pos + gap_len_), clocks + d(gap_));
+  }
+  gap_ = pos;
+}
+
+// A hole at the very end is just spare capacity.
+inline void ClientStructs::drop_trailing_gap() {
+  if (gap_len_ != 0 && gap_ + gap_len_ == items_.size()) {
+    items_.resize(gap_);
+    clocks_.resize(gap_);
+    gap_len_ = 0;
+  }
+}
+
 inline void ClientStructs::insert(std::size_t pos, Item* item) {
-  items_.insert(items_.begin() + static_cast<std::ptrdiff_t>(pos), item);
-  clocks_.insert(clocks_.begin() + static_cast<std::ptrdiff_t>(pos), item->id.clock);
+  if (pos == size()) {
+    push_back(item);
+    return;
+  }
+  move_gap(pos);
+  if (gap_len_ == 0) {
+    // A new hole an eighth of the array long: one tail move per that many inserts.
+    const std::size_t len = size() / 8 + 8;
+    items_.insert(items_.begin() + static_cast<std::ptrdiff_t>(pos), len, nullptr);
+    clocks_.insert(clocks_.begin() + static_cast<std::ptrdiff_t>(pos), len, 0);
+    gap_len_ = len;
+  }
+  items_[gap_] = item;
+  clocks_[gap_] = item->id.clock;
+  ++gap_;
+  --gap_len_;
 }
+
 inline void ClientStructs::erase(std::size_t first, std::size_t last) {
-  items_.erase(items_.begin() + static_cast<std::ptrdiff_t>(first), items_.begin() + static_cast<std::ptrdiff_t>(last));
-  clocks_.erase(clocks_.begin() + static_cast<std::ptrdiff_t>(first),
-                clocks_.begin() + static_cast<std::ptrdiff_t>(last));
+  move_gap(first);
+  gap_len_ += last - first;
+  drop_trailing_gap();
 }
 
 // client → structs sorted by clock, gap-free from clock 0. Clients keep the order

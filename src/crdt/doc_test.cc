@@ -2,8 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <deque>
+#include <random>
 #include <string>
+#include <vector>
 
+#include "crdt/doc_internal.h"
 #include "crdt/framing.h"
 #include "crdt/test_support.h"
 
@@ -275,6 +279,52 @@ TEST(DocEdits, BadEditsAreRefused) {
   EXPECT_FALSE(d.delete_text("t", 0, 1).ok());
   EXPECT_FALSE(d.format_text("t", 0, 1, Any::null()).ok());  // attributes must be an object
   EXPECT_EQ(d.text("t"), "");
+}
+
+// The per-client struct array keeps a hole where it was last edited; whatever
+// the order of inserts, erases and appends, it must read and bisect like a plain
+// sorted vector.
+TEST(ClientStructs, ReadsLikeASortedVector) {
+  std::mt19937_64 rng(7);
+  std::deque<detail::Item> items;
+  std::vector<detail::Item*> expected;
+  detail::ClientStructs structs;
+  const auto clock_at = [&](std::size_t i) { return expected[i]->id.clock; };
+  for (int step = 0; step < 20000; ++step) {
+    const std::uint64_t op = rng() % 8;
+    if (op < 5 || expected.size() < 2) {
+      // A new struct at a random place, with a start clock between its neighbours'.
+      const std::size_t pos = op == 0 || expected.empty() ? expected.size() : rng() % expected.size();
+      const std::uint64_t low = pos == 0 ? 0 : clock_at(pos - 1) + 1;
+      const std::uint64_t high = pos == expected.size() ? low + (std::uint64_t{1} << 40) : clock_at(pos);
+      if (low >= high) continue;
+      detail::Item* item = &items.emplace_back();
+      item->id.clock = low + rng() % (high - low);
+      expected.insert(expected.begin() + static_cast<std::ptrdiff_t>(pos), item);
+      if (pos == expected.size() - 1) {
+        structs.push_back(item);
+      } else {
+        structs.insert(pos, item);
+      }
+    } else if (op == 5) {
+      const std::size_t first = 1 + rng() % (expected.size() - 1);  // index 0 keeps the lowest clock
+      const std::size_t last = std::min(expected.size(), first + 1 + rng() % 3);
+      expected.erase(expected.begin() + static_cast<std::ptrdiff_t>(first),
+                     expected.begin() + static_cast<std::ptrdiff_t>(last));
+      structs.erase(first, last);
+    }
+    ASSERT_EQ(structs.size(), expected.size());
+    ASSERT_EQ(structs.back(), expected.back());
+    if (step % 16 == 0) {
+      for (std::size_t i = 0; i < expected.size(); ++i) ASSERT_EQ(structs[i], expected[i]);
+    }
+    for (int probe = 0; probe < 8; ++probe) {
+      const std::size_t i = rng() % expected.size();
+      const std::uint64_t end = i + 1 < expected.size() ? clock_at(i + 1) : clock_at(i) + 5;
+      const std::uint64_t clock = clock_at(i) + rng() % (end - clock_at(i));
+      ASSERT_EQ(structs.find(clock), i);
+    }
+  }
 }
 
 }  // namespace
