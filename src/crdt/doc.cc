@@ -23,7 +23,7 @@ Item* DocState::new_item() {
     free_items.pop_back();
     return item;
   }
-  return &pool.emplace_back();
+  return pool.emplace_back();
 }
 
 void DocState::free_item(Item* item) {

@@ -435,6 +435,40 @@ struct PendingStructs {
   Bytes update;          // v2
 };
 
+// Every Item of a document, in chunks that never move. Chunks double from a
+// few dozen items to kMaxChunk, so a small document holds little unused space
+// and a large one allocates rarely (std::deque allocates every 512 bytes).
+class ItemPool {
+ public:
+  static constexpr std::size_t kFirstChunk = 16;
+  static constexpr std::size_t kMaxChunk = 256;
+
+  Item* emplace_back() {
+    if (chunks_.empty() || used_ == chunks_.back().size) {
+      const std::size_t size = chunks_.empty() ? kFirstChunk : std::min(kMaxChunk, 2 * chunks_.back().size);
+      chunks_.push_back({std::make_unique<Item[]>(size), size});
+      used_ = 0;
+    }
+    return &chunks_.back().items[used_++];
+  }
+  // Calls f on every item ever handed out (free ones included).
+  template <class F>
+  void for_each(F&& f) {
+    for (std::size_t c = 0; c < chunks_.size(); ++c) {
+      const std::size_t n = c + 1 == chunks_.size() ? used_ : chunks_[c].size;
+      for (std::size_t i = 0; i < n; ++i) f(chunks_[c].items[i]);
+    }
+  }
+
+ private:
+  struct Chunk {
+    std::unique_ptr<Item[]> items;
+    std::size_t size;
+  };
+  std::vector<Chunk> chunks_;
+  std::size_t used_ = 0;  // of the last chunk
+};
+
 struct DocState {
   std::uint64_t client_id = 0;
   bool gc = true;
@@ -460,7 +494,7 @@ struct DocState {
   std::vector<Item*> dead;     // merged away during a cleanup
   std::vector<Item*> discard;  // refs never integrated
 
-  std::deque<Item> pool;  // every Item lives here; addresses are stable
+  ItemPool pool;  // every Item lives here; addresses are stable
   std::vector<Item*> free_items;
 
   Item* new_item();
