@@ -119,8 +119,8 @@ class Editor {
   Item* format_item(Transaction& txn, Type* parent, Position& pos, const std::string& key, AttrRef value) {
     Item* item = new_local_item(parent, pos.left, pos.right, nullptr, ContentRef::kFormat, 1);
     item->text = key;
-    item->values.assign(1, *value.value);
-    item->value_identity = value.identity;
+    item->ensure_extra().values.assign(1, *value.value);
+    item->extra->value_identity = value.identity;
     integrate(txn, item);
     return item;
   }
@@ -340,7 +340,7 @@ class Editor {
     if (binary) {
       item->text = value.str;
     } else {
-      item->values.assign(1, value);
+      item->ensure_extra().values.assign(1, value);
     }
     integrate(txn, item);
   }
@@ -366,9 +366,10 @@ class Editor {
   Item* insert_type(Transaction& txn, Type* parent, Item* left, Item* right, std::uint8_t type_ref, std::string name) {
     Item* item = new_local_item(parent, left, right, nullptr, ContentRef::kType, 1);
     item->type_ref = type_ref;
-    item->type = std::make_unique<Type>();
-    item->type->type_ref = type_ref;
-    item->type->name = std::move(name);
+    auto type = std::make_unique<Type>();
+    type->type_ref = type_ref;
+    type->name = std::move(name);
+    item->ensure_extra().type = std::move(type);
     integrate(txn, item);
     return item;
   }
@@ -476,10 +477,10 @@ Result<Bytes> Doc::append_paragraph(std::string_view fragment, std::string_view 
     Item* paragraph = ed.insert_type(txn, root, left, left != nullptr ? left->right : root->start, 3, "paragraph");
     if (!text.empty()) {
       // The element's prelim content is integrated with it: an XmlText holding the text.
-      Item* xml_text = ed.insert_type(txn, paragraph->type.get(), nullptr, nullptr, 6, "");
+      Item* xml_text = ed.insert_type(txn, paragraph->type(), nullptr, nullptr, 6, "");
       Position pos;
-      pos.right = xml_text->type->start;
-      ed.insert_text(txn, xml_text->type.get(), pos, text, {});
+      pos.right = xml_text->type()->start;
+      ed.insert_text(txn, xml_text->type(), pos, text, {});
     }
     return {};
   });

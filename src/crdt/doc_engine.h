@@ -80,11 +80,12 @@ class Engine {
         break;
       }
       case ContentRef::kJson:
-      case ContentRef::kAny:
-        right.values.assign(std::make_move_iterator(left.values.begin() + static_cast<std::ptrdiff_t>(diff)),
-                            std::make_move_iterator(left.values.end()));
-        left.values.resize(diff);
-        break;
+      case ContentRef::kAny: {
+        std::vector<Any>& values = left.extra->values;
+        right.ensure_extra().values.assign(std::make_move_iterator(values.begin() + static_cast<std::ptrdiff_t>(diff)),
+                                           std::make_move_iterator(values.end()));
+        values.resize(diff);
+      } break;
       case ContentRef::kDeleted:
         break;
       default:
@@ -100,8 +101,8 @@ class Engine {
         return true;
       case ContentRef::kJson:
       case ContentRef::kAny:
-        left.values.insert(left.values.end(), std::make_move_iterator(right.values.begin()),
-                           std::make_move_iterator(right.values.end()));
+        left.extra->values.insert(left.extra->values.end(), std::make_move_iterator(right.extra->values.begin()),
+                                  std::make_move_iterator(right.extra->values.end()));
         return true;
       case ContentRef::kDeleted:
         return true;
@@ -120,7 +121,7 @@ class Engine {
         item.parent->has_formatting = true;
         break;
       case ContentRef::kType:
-        item.type->item = &item;
+        item.type()->item = &item;
         break;
       default:
         break;
@@ -131,7 +132,7 @@ class Engine {
   // transaction are queued for merging.
   void delete_content(Transaction& txn, Item& item) {
     if (item.ref != ContentRef::kType) return;
-    Type* type = item.type.get();
+    Type* type = item.type();
     for (Item* child = type->start; child != nullptr; child = child->right) {
       if (!child->deleted) {
         delete_item(txn, *child);
@@ -215,9 +216,9 @@ class Engine {
         item.right_origin.clock >= store.state(item.right_origin.client)) {
       return item.right_origin.client;
     }
-    if (item.parent_is_id && item.id.client != item.parent_id.client &&
-        item.parent_id.clock >= store.state(item.parent_id.client)) {
-      return item.parent_id.client;
+    if (item.parent_is_id && item.id.client != item.parent_id().client &&
+        item.parent_id().clock >= store.state(item.parent_id().client)) {
+      return item.parent_id().client;
     }
     if (item.has_origin) {
       item.left = get_item_clean_end(txn, item.origin);
@@ -239,11 +240,12 @@ class Engine {
         item.parent_sub = item.right->parent_sub;
       }
     } else if (item.parent_is_id) {
-      Item* parent_item = get_item(store, item.parent_id);
+      Item* parent_item = get_item(store, item.parent_id());
       item.parent_is_id = false;
+      if (item.extra->values.empty() && !item.extra->type) item.extra.reset();  // it held only the parent id
       // A GC'd parent, or one whose type was garbage-collected to ContentDeleted,
       // has no type: the item becomes GC.
-      item.parent = parent_item->is_item() && parent_item->ref == ContentRef::kType ? parent_item->type.get() : nullptr;
+      item.parent = parent_item->is_item() && parent_item->ref == ContentRef::kType ? parent_item->type() : nullptr;
     }
     return std::nullopt;
   }
@@ -260,15 +262,14 @@ class Engine {
       Item tail;
       splice_content(item, tail, offset);  // `item` keeps the head, `tail` gets the rest
       item.text = std::move(tail.text);
-      item.values = std::move(tail.values);
+      item.extra = std::move(tail.extra);
       item.length -= offset;
     }
     if (item.parent == nullptr) {
       // GC.integrate: the item's position or parent is gone.
       item.kind = Item::Kind::kGc;
       item.text.clear();
-      item.values.clear();
-      item.type.reset();
+      item.extra.reset();
       add_struct(txn, s_.store, &item);
       return;
     }
@@ -357,7 +358,7 @@ class Engine {
   // descendants of a deleted type become GC structs.
   void gc_item(Item& item, bool parent_gcd) {
     if (item.ref == ContentRef::kType) {
-      Type* type = item.type.get();
+      Type* type = item.type();
       for (Item* child = type->start; child != nullptr;) {
         Item* next = child->right;
         gc_item(*child, true);
@@ -378,14 +379,12 @@ class Engine {
       item.kind = Item::Kind::kGc;
       item.ref = ContentRef::kNone;
       item.text.clear();
-      item.values.clear();
-      item.type.reset();
+      item.extra.reset();
     } else {
       item.ref = ContentRef::kDeleted;
       item.countable = false;
       item.text.clear();
-      item.values.clear();
-      item.type.reset();
+      item.extra.reset();
     }
   }
 
@@ -740,19 +739,20 @@ class Engine {
           item->parent = s_.get_root(b.parent_name);
         } else if (b.parent_kind == ParentKind::kId) {
           item->parent_is_id = true;
-          item->parent_id = b.parent_id;
+          item->ensure_extra().parent_id = b.parent_id;
         }
         if (b.has_parent_sub) item->parent_sub = s_.intern(b.parent_sub);
         item->ref = b.ref;
         item->type_ref = b.type_ref;
         item->countable = countable(b.ref);
         item->text.assign(b.text);
-        item->values.assign(b.values.begin(), b.values.end());
-        if (b.ref == ContentRef::kFormat) item->value_identity = s_.next_identity++;
+        if (!b.values.empty()) item->ensure_extra().values.assign(b.values.begin(), b.values.end());
+        if (b.ref == ContentRef::kFormat) item->ensure_extra().value_identity = s_.next_identity++;
         if (b.ref == ContentRef::kType) {
-          item->type = std::make_unique<Type>();
-          item->type->type_ref = b.type_ref;
-          item->type->name.assign(b.text);
+          auto type = std::make_unique<Type>();
+          type->type_ref = b.type_ref;
+          type->name.assign(b.text);
+          item->ensure_extra().type = std::move(type);
         }
       }
       refs[group_client].refs.push_back(item);
@@ -920,7 +920,7 @@ class Engine {
     if (s.parent_sub != nullptr) v.parent_sub = *s.parent_sub;
     if (s.parent_is_id) {
       v.parent_kind = ParentKind::kId;
-      v.parent_id = s.parent_id;
+      v.parent_id = s.parent_id();
     } else if (s.parent != nullptr) {
       if (s.parent->item == nullptr) {
         v.parent_kind = ParentKind::kRoot;
@@ -930,8 +930,8 @@ class Engine {
         v.parent_id = s.parent->item->id;
       }
     }
-    v.text = s.ref == ContentRef::kType ? std::string_view(s.type->name) : std::string_view(s.text);
-    v.values = s.values;
+    v.text = s.ref == ContentRef::kType ? std::string_view(s.type()->name) : std::string_view(s.text);
+    v.values = s.values();
     writer.write(BlockKind::kItem, s.id, s.length, &v, offset);
   }
 

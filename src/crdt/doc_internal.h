@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -26,24 +27,34 @@ namespace quire::crdt::detail {
 
 struct Type;
 
+// What an item holds beyond text, in its own allocation because few items have
+// any of it (list and map values, format values, nested types, and while an
+// update is being applied, a parent given by id).
+struct ItemExtra {
+  std::vector<Any> values;           // kJson / kAny elements; kEmbed / kFormat value; kDoc options
+  std::uint64_t value_identity = 0;  // kFormat: which JavaScript object the value is (see AttrRef)
+  std::unique_ptr<Type> type;        // kType
+  Id parent_id;                      // when parent_is_id
+};
+
 // A GC, a Skip (only among the refs of an update being applied) or an Item.
+// Laid out small: a document holds one per struct, and most are deleted runs.
 struct Item {
   enum class Kind : std::uint8_t { kItem, kGc, kSkip };
 
   Kind kind = Kind::kItem;
-  bool deleted = false;
-  bool keep = false;
-  bool countable = false;
-  bool has_origin = false;
-  bool has_right_origin = false;
-  bool parent_is_id = false;  // an unresolved parent id (refs only)
   ContentRef ref = ContentRef::kNone;
   std::uint8_t type_ref = 0;
+  bool deleted : 1 = false;
+  bool keep : 1 = false;
+  bool countable : 1 = false;
+  bool has_origin : 1 = false;
+  bool has_right_origin : 1 = false;
+  bool parent_is_id : 1 = false;  // an unresolved parent id (refs only), in extra
   Id id;
   std::uint64_t length = 0;
   Id origin;
   Id right_origin;
-  Id parent_id;  // when parent_is_id
   Item* left = nullptr;
   Item* right = nullptr;
   Type* parent = nullptr;
@@ -51,15 +62,24 @@ struct Item {
   // Content. kString: the text (WTF-8); kBinary: the bytes; kFormat: the key;
   // kType: the node or hook name; kDoc: the guid.
   std::string text;
-  std::vector<Any> values;           // kJson / kAny elements; kEmbed / kFormat value; kDoc options
-  std::uint64_t value_identity = 0;  // kFormat: which JavaScript object the value is (see AttrRef)
-  std::unique_ptr<Type> type;        // kType
+  std::unique_ptr<ItemExtra> extra;
 
   [[nodiscard]] bool is_gc() const { return kind == Kind::kGc; }
   [[nodiscard]] bool is_item() const { return kind == Kind::kItem; }
   [[nodiscard]] bool is_deleted() const { return kind == Kind::kGc || deleted; }  // GC.deleted is true
   [[nodiscard]] std::uint64_t end() const { return id.clock + length; }
   [[nodiscard]] Id last_id() const { return {id.client, id.clock + length - 1}; }
+
+  [[nodiscard]] Type* type() const { return extra ? extra->type.get() : nullptr; }
+  [[nodiscard]] std::span<const Any> values() const {
+    return extra ? std::span<const Any>(extra->values) : std::span<const Any>();
+  }
+  [[nodiscard]] std::uint64_t value_identity() const { return extra ? extra->value_identity : 0; }
+  [[nodiscard]] Id parent_id() const { return extra->parent_id; }
+  ItemExtra& ensure_extra() {
+    if (!extra) extra = std::make_unique<ItemExtra>();
+    return *extra;
+  }
 };
 
 // AbstractType: a list (start → right …) and a map (key → right-most item of the
@@ -373,11 +393,11 @@ inline void attr_delete(Attributes& a, const std::string& key) {
   std::erase_if(a, [&](const auto& e) { return e.first == key; });
 }
 inline AttrRef format_value(const Item& format) {
-  return {&format.values[0], format.value_identity};
+  return {&format.values()[0], format.value_identity()};
 }
 // updateCurrentAttributes
 inline void update_attributes(Attributes& a, const Item& format) {
-  if (format.values[0].kind == Any::Kind::kNull) {
+  if (format.values()[0].kind == Any::Kind::kNull) {
     attr_delete(a, format.text);
   } else {
     attr_set(a, format.text, format_value(format));

@@ -36,16 +36,16 @@ Any content_value(const Item& item, std::size_t index) {
   switch (item.ref) {
     case ContentRef::kAny:
     case ContentRef::kJson:
-      return item.values[index];
+      return item.values()[index];
     case ContentRef::kEmbed:
-      return item.values[0];
+      return item.values()[0];
     case ContentRef::kBinary: {
       Any b = Any::make(Any::Kind::kBytes);
       b.str = item.text;
       return b;
     }
     case ContentRef::kType:
-      return type_json(*item.type, kind_of_nested(*item.type));
+      return type_json(*item.type(), kind_of_nested(*item.type()));
     case ContentRef::kDoc:
       return Any::make(Any::Kind::kObject);
     case ContentRef::kString: {
@@ -134,7 +134,7 @@ Any text_delta(const Type& t) {
         pack();
         // updateCurrentAttributes on a JS Map: set keeps an existing key's place,
         // null deletes it (and a later set appends it again).
-        const Any& value = n->values[0];
+        const Any& value = n->values()[0];
         const auto it = std::find_if(attrs.begin(), attrs.end(), [&](const auto& e) { return e.first == n->text; });
         if (value.kind == Any::Kind::kNull) {
           if (it != attrs.end()) attrs.erase(it);
@@ -259,7 +259,7 @@ std::string xml_children_string(const Type& t) {
   for (const Item* n = t.start; n != nullptr; n = n->right) {
     if (n->deleted || !n->countable) continue;
     if (n->ref == ContentRef::kType) {
-      out += xml_string(*n->type);
+      out += xml_string(*n->type());
     } else {
       for (std::size_t i = 0; i < n->length; ++i) out += js_string(content_value(*n, i));
     }
@@ -320,7 +320,7 @@ RootKind infer_kind(const Type& t) {
         text = true;
         break;
       case ContentRef::kType:
-        if (n->type->type_ref == 3 || n->type->type_ref == 5 || n->type->type_ref == 6) {
+        if (n->type()->type_ref == 3 || n->type()->type_ref == 5 || n->type()->type_ref == 6) {
           xml = true;
         } else {
           list = true;
@@ -427,7 +427,7 @@ Result<std::size_t> prosemirror_children(const Type& t, const std::string& holde
   for (const Item* n = t.start; n != nullptr; n = n->right) {
     if (n->deleted || !n->countable) continue;
     if (n->ref != ContentRef::kType) return prosemirror_error(holder + " holds a non-XML value");
-    auto child = prosemirror_node(*n->type);
+    auto child = prosemirror_node(*n->type());
     if (!child.ok()) return child.error();
     ++count;
     if (flatten && child->kind == Any::Kind::kArray) {
