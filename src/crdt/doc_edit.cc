@@ -118,8 +118,8 @@ class Editor {
 
   Item* format_item(Transaction& txn, Type* parent, Position& pos, const std::string& key, AttrRef value) {
     Item* item = new_local_item(parent, pos.left, pos.right, nullptr, ContentRef::kFormat, 1);
-    item->text = key;
-    item->ensure_extra().values.assign(1, *value.value);
+    item->ensure_extra().str = key;
+    item->extra->values.assign(1, *value.value);
     item->extra->value_identity = value.identity;
     integrate(txn, item);
     return item;
@@ -184,7 +184,7 @@ class Editor {
     while (pos.right != nullptr) {
       if (!pos.right->deleted) {
         if (pos.right->ref != ContentRef::kFormat) break;
-        const OwnedAttr* want = find_attr(attrs, pos.right->text);
+        const OwnedAttr* want = find_attr(attrs, pos.right->key());
         const AttrRef want_ref = want != nullptr ? want->ref() : kNullRef;
         const AttrRef have = detail::format_value(*pos.right);
         if (!equal_attrs(&want_ref, &have)) break;
@@ -218,9 +218,9 @@ class Editor {
         // negatedAttributes.get(key) is undefined for a key it lacks: equal to nothing
         // a format holds (unlike the `?? null` reads elsewhere).
         const AttrRef have = detail::format_value(*pos.right);
-        const AttrRef* want = attr_get(negated, pos.right->text);
+        const AttrRef* want = attr_get(negated, pos.right->key());
         if (want == nullptr || !equal_attrs(want, &have)) break;
-        attr_delete(negated, pos.right->text);
+        attr_delete(negated, pos.right->key());
       }
       pos.forward();
     }
@@ -241,7 +241,7 @@ class Editor {
     minimize_changes(pos, attrs);
     Attributes negated = insert_attributes(txn, parent, pos, attrs);
     Item* item = new_local_item(parent, pos.left, pos.right, nullptr, ContentRef::kString, utf16_length(text));
-    item->text.assign(text);
+    s_.text.assign(*item, text);
     integrate(txn, item);
     const std::uint64_t index = pos.index;
     set_hint(parent, item, index);
@@ -298,19 +298,19 @@ class Editor {
       Item* r = pos.right;
       if (!r->deleted) {
         if (r->ref == ContentRef::kFormat) {
-          const OwnedAttr* want = find_attr(attrs, r->text);
+          const OwnedAttr* want = find_attr(attrs, r->key());
           const AttrRef have = detail::format_value(*r);
           if (want != nullptr) {
             const AttrRef want_ref = want->ref();
             if (equal_attrs(&want_ref, &have)) {
-              attr_delete(negated, r->text);
+              attr_delete(negated, r->key());
             } else {
               if (length == 0) break;
-              attr_set(negated, r->text, have);
+              attr_set(negated, r->key(), have);
             }
             e_.delete_item(txn, *r);
           } else {
-            attr_set(pos.current, r->text, have);
+            attr_set(pos.current, r->key(), have);
           }
         } else {
           if (length < r->length) e_.get_item_clean_start(txn, {r->id.client, r->id.clock + length});
@@ -322,7 +322,7 @@ class Editor {
     // Quill's convention: formatting past the end appends newlines.
     if (length > 0) {
       Item* item = new_local_item(parent, pos.left, pos.right, nullptr, ContentRef::kString, length);
-      item->text.assign(length, '\n');
+      s_.text.assign(*item, std::string(length, '\n'));
       integrate(txn, item);
       pos.right = item;
       pos.forward();
@@ -338,7 +338,7 @@ class Editor {
     Item* item = new_local_item(parent, left, nullptr, k, binary ? ContentRef::kBinary : ContentRef::kAny, 1);
     item->has_right_origin = false;
     if (binary) {
-      item->text = value.str;
+      item->ensure_extra().str = value.str;
     } else {
       item->ensure_extra().values.assign(1, value);
     }
@@ -407,6 +407,7 @@ Result<Bytes> run_local(detail::DocState& s, F&& f) {
 Result<Bytes> Doc::insert_text(std::string_view root, std::uint64_t index, std::string_view text,
                                const Any* attributes) {
   if (!is_valid_utf8(text)) return edit_error("insert_text: text is not valid UTF-8");
+  if (text.size() > detail::TextArena::kMaxItemBytes) return edit_error("insert_text: text longer than 4 GiB");
   if (attributes != nullptr && attributes->kind != Any::Kind::kObject)
     return edit_error("insert_text: attributes must be an object");
   if (text.empty()) return Bytes{};
@@ -445,6 +446,8 @@ Result<Bytes> Doc::format_text(std::string_view root, std::uint64_t index, std::
                                const Any& attributes) {
   if (attributes.kind != Any::Kind::kObject) return edit_error("format_text: attributes must be an object");
   if (length == 0) return Bytes{};
+  // Formatting past the end appends that many newlines, as one item.
+  if (length > detail::TextArena::kMaxItemBytes) return edit_error("format_text: length above 2^32");
   return run_local(*s_, [&](Engine& e, Transaction& txn) -> Status {
     Type* type = s_->get_root(root);
     type->declared_text = true;
@@ -470,6 +473,7 @@ Result<Bytes> Doc::map_set(std::string_view root, std::string_view key, const An
 
 Result<Bytes> Doc::append_paragraph(std::string_view fragment, std::string_view text) {
   if (!is_valid_utf8(text)) return edit_error("append_paragraph: text is not valid UTF-8");
+  if (text.size() > detail::TextArena::kMaxItemBytes) return edit_error("append_paragraph: text longer than 4 GiB");
   return run_local(*s_, [&](Engine& e, Transaction& txn) -> Status {
     Type* root = s_->get_root(fragment);
     Editor ed(e);

@@ -67,18 +67,13 @@ class Engine {
   // ---- content (structs/Content*.js) -------------------------------------------
 
   // content.splice(diff): moves the tail of `left`'s content into `right`.
-  static void splice_content(Item& left, Item& right, std::uint64_t diff) {
+  void splice_content(Item& left, Item& right, std::uint64_t diff) {
     right.ref = left.ref;
     right.type_ref = left.type_ref;
     switch (left.ref) {
-      case ContentRef::kString: {
-        std::string l;
-        std::string r;
-        splice_js_string(left.text, diff, l, r);
-        left.text = std::move(l);
-        right.text = std::move(r);
+      case ContentRef::kString:
+        s_.text.split(left, right, diff);
         break;
-      }
       case ContentRef::kJson:
       case ContentRef::kAny: {
         std::vector<Any>& values = left.extra->values;
@@ -94,11 +89,10 @@ class Engine {
   }
 
   // content.mergeWith(right)
-  static bool merge_content(Item& left, Item& right) {
+  bool merge_content(Item& left, Item& right) {
     switch (left.ref) {
       case ContentRef::kString:
-        left.text += right.text;
-        return true;
+        return s_.text.merge(left, right);
       case ContentRef::kJson:
       case ContentRef::kAny:
         left.extra->values.insert(left.extra->values.end(), std::make_move_iterator(right.extra->values.begin()),
@@ -242,7 +236,9 @@ class Engine {
     } else if (item.parent_is_id) {
       Item* parent_item = get_item(store, item.parent_id());
       item.parent_is_id = false;
-      if (item.extra->values.empty() && !item.extra->type) item.extra.reset();  // it held only the parent id
+      if (item.ref == ContentRef::kString || item.ref == ContentRef::kDeleted) {
+        item.extra.reset();  // it held only the parent id
+      }
       // A GC'd parent, or one whose type was garbage-collected to ContentDeleted,
       // has no type: the item becomes GC.
       item.parent = parent_item->is_item() && parent_item->ref == ContentRef::kType ? parent_item->type() : nullptr;
@@ -261,14 +257,16 @@ class Engine {
       item.origin = item.left->last_id();
       Item tail;
       splice_content(item, tail, offset);  // `item` keeps the head, `tail` gets the rest
-      item.text = std::move(tail.text);
+      s_.text.release(item);
+      item.text_data = tail.text_data;
+      item.text_size = tail.text_size;
       item.extra = std::move(tail.extra);
       item.length -= offset;
     }
     if (item.parent == nullptr) {
       // GC.integrate: the item's position or parent is gone.
       item.kind = Item::Kind::kGc;
-      item.text.clear();
+      s_.text.release(item);
       item.extra.reset();
       add_struct(txn, s_.store, &item);
       return;
@@ -378,12 +376,12 @@ class Engine {
       // replaceStruct(store, item, new GC(item.id, item.length))
       item.kind = Item::Kind::kGc;
       item.ref = ContentRef::kNone;
-      item.text.clear();
+      s_.text.release(item);
       item.extra.reset();
     } else {
       item.ref = ContentRef::kDeleted;
       item.countable = false;
-      item.text.clear();
+      s_.text.release(item);
       item.extra.reset();
     }
   }
@@ -500,6 +498,7 @@ class Engine {
     s_.cleanups.clear();
     for (Item* item : s_.dead) s_.free_item(item);
     s_.dead.clear();
+    if (s_.text.wants_compaction()) s_.compact_text();
   }
 
   DocState& state() { return s_; }
@@ -569,12 +568,12 @@ class Engine {
       if (!end->deleted && end->ref == ContentRef::kFormat) {
         bool found = false;
         for (auto& [k, v] : end_formats) {
-          if (k == end->text) {
+          if (k == end->key()) {
             v = end;
             found = true;
           }
         }
-        if (!found) end_formats.emplace_back(end->text, end);
+        if (!found) end_formats.emplace_back(end->key(), end);
       }
       end = end->right;
     }
@@ -583,7 +582,7 @@ class Engine {
     while (start != end) {
       if (curr == start) reached_curr = true;
       if (!start->deleted && start->ref == ContentRef::kFormat) {
-        const std::string& key = start->text;
+        const std::string& key = start->key();
         const AttrRef value_ref = format_value(*start);
         const AttrRef* value = &value_ref;
         const AttrRef* start_value = attr_get(start_attrs, key);
@@ -617,10 +616,10 @@ class Engine {
     std::vector<std::string> seen;
     while (item != nullptr && (item->deleted || !item->countable)) {
       if (!item->deleted && item->ref == ContentRef::kFormat) {
-        if (std::find(seen.begin(), seen.end(), item->text) != seen.end()) {
+        if (std::find(seen.begin(), seen.end(), item->key()) != seen.end()) {
           delete_item(txn, *item);
         } else {
-          seen.push_back(item->text);
+          seen.push_back(item->key());
         }
       }
       item = item->left;
@@ -713,6 +712,11 @@ class Engine {
   // (a later group of the same client replaces an earlier one, as in Yjs).
   SmallMap<std::uint64_t, ClientRefs> make_refs(const DecodedUpdate& update) {
     SmallMap<std::uint64_t, ClientRefs> refs;
+    std::size_t text_bytes = 0;
+    for (const Block& b : update.blocks) {
+      if (b.kind == BlockKind::kItem && b.ref == ContentRef::kString) text_bytes += b.text.size();
+    }
+    s_.text.make_room(text_bytes);
     std::size_t next_group = 0;
     std::uint64_t group_client = 0;
     for (std::size_t k = 0; k < update.blocks.size(); ++k) {
@@ -745,7 +749,11 @@ class Engine {
         item->ref = b.ref;
         item->type_ref = b.type_ref;
         item->countable = countable(b.ref);
-        item->text.assign(b.text);
+        if (b.ref == ContentRef::kString) {
+          s_.text.assign(*item, b.text);
+        } else if (b.ref == ContentRef::kBinary || b.ref == ContentRef::kFormat || b.ref == ContentRef::kDoc) {
+          item->ensure_extra().str.assign(b.text);
+        }
         if (!b.values.empty()) item->ensure_extra().values.assign(b.values.begin(), b.values.end());
         if (b.ref == ContentRef::kFormat) item->ensure_extra().value_identity = s_.next_identity++;
         if (b.ref == ContentRef::kType) {
@@ -930,7 +938,21 @@ class Engine {
         v.parent_id = s.parent->item->id;
       }
     }
-    v.text = s.ref == ContentRef::kType ? std::string_view(s.type()->name) : std::string_view(s.text);
+    switch (s.ref) {
+      case ContentRef::kString:
+        v.text = s.text();
+        break;
+      case ContentRef::kType:
+        v.text = s.type()->name;
+        break;
+      case ContentRef::kBinary:
+      case ContentRef::kFormat:
+      case ContentRef::kDoc:
+        v.text = s.key();
+        break;
+      default:
+        break;
+    }
     v.values = s.values();
     writer.write(BlockKind::kItem, s.id, s.length, &v, offset);
   }

@@ -31,6 +31,7 @@ struct Type;
 // any of it (list and map values, format values, nested types, and while an
 // update is being applied, a parent given by id).
 struct ItemExtra {
+  std::string str;                   // kFormat: the key; kBinary: the bytes; kDoc: the guid
   std::vector<Any> values;           // kJson / kAny elements; kEmbed / kFormat value; kDoc options
   std::uint64_t value_identity = 0;  // kFormat: which JavaScript object the value is (see AttrRef)
   std::unique_ptr<Type> type;        // kType
@@ -51,6 +52,7 @@ struct Item {
   bool has_origin : 1 = false;
   bool has_right_origin : 1 = false;
   bool parent_is_id : 1 = false;  // an unresolved parent id (refs only), in extra
+  std::uint32_t text_size = 0;
   Id id;
   std::uint64_t length = 0;
   Id origin;
@@ -59,9 +61,8 @@ struct Item {
   Item* right = nullptr;
   Type* parent = nullptr;
   const std::string* parent_sub = nullptr;  // interned map key; null = list item
-  // Content. kString: the text (WTF-8); kBinary: the bytes; kFormat: the key;
-  // kType: the node or hook name; kDoc: the guid.
-  std::string text;
+  // kString: the text (WTF-8), text_size bytes in the document's TextArena.
+  const char* text_data = nullptr;
   std::unique_ptr<ItemExtra> extra;
 
   [[nodiscard]] bool is_gc() const { return kind == Kind::kGc; }
@@ -70,6 +71,8 @@ struct Item {
   [[nodiscard]] std::uint64_t end() const { return id.clock + length; }
   [[nodiscard]] Id last_id() const { return {id.client, id.clock + length - 1}; }
 
+  [[nodiscard]] std::string_view text() const { return {text_data, text_size}; }
+  [[nodiscard]] const std::string& key() const { return extra->str; }  // kFormat
   [[nodiscard]] Type* type() const { return extra ? extra->type.get() : nullptr; }
   [[nodiscard]] std::span<const Any> values() const {
     return extra ? std::span<const Any>(extra->values) : std::span<const Any>();
@@ -398,9 +401,9 @@ inline AttrRef format_value(const Item& format) {
 // updateCurrentAttributes
 inline void update_attributes(Attributes& a, const Item& format) {
   if (format.values()[0].kind == Any::Kind::kNull) {
-    attr_delete(a, format.text);
+    attr_delete(a, format.key());
   } else {
-    attr_set(a, format.text, format_value(format));
+    attr_set(a, format.key(), format_value(format));
   }
 }
 
@@ -453,6 +456,65 @@ class ItemSet {
 struct PendingStructs {
   OrderedState missing;  // retry once state(client) > clock
   Bytes update;          // v2
+};
+
+// The text of a document's string items, in chunks that never move: an item
+// points at its bytes, a split only cuts the view in two (Yjs's splice copies
+// both halves), and merging items whose bytes are adjacent — the halves of a
+// split, text typed in one run — only widens the left one's view. Bytes an item
+// lets go of stay until compact() copies the live ones into one chunk, which the
+// document asks for once the garbage outweighs them.
+class TextArena {
+ public:
+  static constexpr std::size_t kMaxItemBytes = 0xffffffffu;  // Item::text_size
+
+  // Points `item` at a copy of `bytes` (at most kMaxItemBytes), releasing its old text.
+  void assign(Item& item, std::string_view bytes) {
+    release(item);
+    item.text_data = store(bytes);
+    item.text_size = static_cast<std::uint32_t>(bytes.size());
+  }
+  void release(Item& item) {
+    garbage_ += item.text_size;
+    item.text_data = nullptr;
+    item.text_size = 0;
+  }
+  // Makes sure the next `n` bytes stored go into one chunk (an update's texts
+  // are stored together: one allocation, and no room left over in a half-used one).
+  void make_room(std::size_t n);
+  // ContentString.splice: `left` keeps the first `units` UTF-16 units, `right`
+  // gets the rest.
+  void split(Item& left, Item& right, std::uint64_t units);
+  // ContentString.mergeWith: appends right's text to left's; false (no merge)
+  // only if the result would not fit an item.
+  bool merge(Item& left, Item& right);
+
+  [[nodiscard]] bool wants_compaction() const { return garbage_ > kSlack && garbage_ > held_ - garbage_; }
+  // Moves every item's text (each must own distinct bytes) into one chunk, in
+  // address order, so bytes that were adjacent stay adjacent.
+  void compact(std::vector<Item*>& items);
+
+ private:
+  static constexpr std::size_t kFirstChunk = 256;
+  static constexpr std::size_t kMaxChunk = 64 * 1024;
+  static constexpr std::size_t kSlack = 64 * 1024;  // garbage tolerated before compacting
+
+  const char* store(std::string_view bytes) {
+    if (bytes.empty()) return nullptr;
+    char* p = reserve(bytes.size());
+    std::copy(bytes.begin(), bytes.end(), p);
+    return p;
+  }
+  char* reserve(std::size_t n);
+
+  // Each chunk has a byte past its usable end, so the end of one never touches
+  // the start of another and adjacency means "in the same chunk".
+  std::vector<std::unique_ptr<char[]>> chunks_;
+  char* next_ = nullptr;  // where the next bytes go in the newest chunk
+  std::size_t room_ = 0;  // bytes left there
+  std::size_t chunk_size_ = 0;
+  std::size_t held_ = 0;     // bytes handed out since the last compaction
+  std::size_t garbage_ = 0;  // of those, bytes no item points at
 };
 
 // Every Item of a document, in chunks that never move. Chunks double from a
@@ -515,10 +577,12 @@ struct DocState {
   std::vector<Item*> discard;  // refs never integrated
 
   ItemPool pool;  // every Item lives here; addresses are stable
+  TextArena text;
   std::vector<Item*> free_items;
 
   Item* new_item();
   void free_item(Item* item);
+  void compact_text();
   const std::string* intern(std::string_view key) { return &*keys.emplace(key).first; }
   Type* get_root(std::string_view name);
   [[nodiscard]] const std::string* root_name(const Type* type) const;

@@ -41,7 +41,7 @@ Any content_value(const Item& item, std::size_t index) {
       return item.values()[0];
     case ContentRef::kBinary: {
       Any b = Any::make(Any::Kind::kBytes);
-      b.str = item.text;
+      b.str = item.key();
       return b;
     }
     case ContentRef::kType:
@@ -52,10 +52,10 @@ Any content_value(const Item& item, std::size_t index) {
       // getContent() of a string is its UTF-16 units, one element each.
       std::size_t i = 0;
       bool inside = false;
-      const std::size_t pos = utf16_to_byte_offset(item.text, index, inside);
+      const std::size_t pos = utf16_to_byte_offset(item.text(), index, inside);
       i = pos;
       std::string unit;
-      const std::uint32_t cp = next_code_point(item.text, i);
+      const std::uint32_t cp = next_code_point(item.text(), i);
       if (cp >= 0x10000) {
         append_code_point(unit, inside ? low_surrogate(cp) : high_surrogate(cp));
       } else {
@@ -71,7 +71,7 @@ Any content_value(const Item& item, std::size_t index) {
 std::string text_string(const Type& t) {
   std::string out;
   for (const Item* n = t.start; n != nullptr; n = n->right) {
-    if (!n->deleted && n->ref == ContentRef::kString) out += n->text;
+    if (!n->deleted && n->ref == ContentRef::kString) out += n->text();
   }
   return out;
 }
@@ -119,7 +119,7 @@ Any text_delta(const Type& t) {
     if (n->deleted) continue;
     switch (n->ref) {
       case ContentRef::kString:
-        str += n->text;
+        str += n->text();
         break;
       case ContentRef::kType:
       case ContentRef::kEmbed: {
@@ -135,13 +135,13 @@ Any text_delta(const Type& t) {
         // updateCurrentAttributes on a JS Map: set keeps an existing key's place,
         // null deletes it (and a later set appends it again).
         const Any& value = n->values()[0];
-        const auto it = std::find_if(attrs.begin(), attrs.end(), [&](const auto& e) { return e.first == n->text; });
+        const auto it = std::find_if(attrs.begin(), attrs.end(), [&](const auto& e) { return e.first == n->key(); });
         if (value.kind == Any::Kind::kNull) {
           if (it != attrs.end()) attrs.erase(it);
         } else if (it != attrs.end()) {
           it->second = &value;
         } else {
-          attrs.emplace_back(n->text, &value);
+          attrs.emplace_back(n->key(), &value);
         }
         break;
       }
