@@ -498,7 +498,7 @@ class Engine {
     s_.cleanups.clear();
     for (Item* item : s_.dead) s_.free_item(item);
     s_.dead.clear();
-    if (s_.text.wants_compaction()) s_.compact_text();
+    if (s_.text.wants_compaction(s_.pool.size())) s_.compact_text();
   }
 
   DocState& state() { return s_; }

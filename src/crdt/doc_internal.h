@@ -139,20 +139,27 @@ struct Type {
 // (Yjs's splice moves the whole tail every time). The edits of a transaction
 // mostly walk a client's structs in clock order — delete sets are sorted, the
 // cleanup merges right to left — so the hole travels little. Indices are
-// logical: the hole is invisible to callers. While the hole is not empty it is
-// followed by at least one struct, so back() and push_back never see it.
+// logical: the hole is invisible to callers. Appending writes after the last
+// struct, into the hole if that is where it is, without moving it.
 class ClientStructs {
  public:
   [[nodiscard]] std::size_t size() const { return items_.size() - gap_len_; }
   [[nodiscard]] bool empty() const { return size() == 0; }
   [[nodiscard]] Item* operator[](std::size_t i) const { return items_[physical(i)]; }
-  [[nodiscard]] Item* back() const { return items_.back(); }
+  [[nodiscard]] Item* back() const { return items_[last()]; }
 
   // findIndexSS: the index of the struct containing `clock` (which must be
   // below the client's state).
   [[nodiscard]] std::size_t find(std::uint64_t clock) const;
 
   void push_back(Item* item) {
+    if (gap_len_ != 0 && gap_ + gap_len_ == items_.size()) {  // the hole is at the end
+      items_[gap_] = item;
+      clocks_[gap_] = item->id.clock;
+      ++gap_;
+      --gap_len_;
+      return;
+    }
     items_.push_back(item);
     clocks_.push_back(item->id.clock);
   }
@@ -161,11 +168,13 @@ class ClientStructs {
 
  private:
   [[nodiscard]] std::size_t physical(std::size_t i) const { return i < gap_ ? i : i + gap_len_; }
+  [[nodiscard]] std::size_t last() const { return physical(size() - 1); }
   void move_gap(std::size_t pos);
-  void drop_trailing_gap();
 
   std::vector<Item*> items_;
   std::vector<std::uint64_t> clocks_;
+  static constexpr std::size_t kShortTail = 32;
+
   std::size_t gap_ = 0;      // logical index where the hole starts
   std::size_t gap_len_ = 0;  // slots in the hole
 };
@@ -187,9 +196,9 @@ inline std::size_t ClientStructs::find(std::uint64_t clock) const {
   // Most lookups are for the newest struct (an item's origin is usually the last
   // thing its author typed); otherwise bisect the start clocks on the hole's side
   // that holds `clock`.
-  if (clocks_.back() <= clock) return size() - 1;
+  if (clocks_[last()] <= clock) return size() - 1;
   const std::size_t after_gap = gap_ + gap_len_;
-  if (gap_len_ != 0 && clocks_[after_gap] <= clock) {
+  if (gap_len_ != 0 && after_gap < clocks_.size() && clocks_[after_gap] <= clock) {
     return gap_ + count_not_above(clocks_.data() + after_gap, clocks_.size() - after_gap, clock) - 1;
   }
   return count_not_above(clocks_.data(), gap_len_ != 0 ? gap_ : size(), clock) - 1;
@@ -213,26 +222,26 @@ inline void ClientStructs::move_gap(std::size_t pos) {
   gap_ = pos;
 }
 
-// A hole at the very end is just spare capacity.
-inline void ClientStructs::drop_trailing_gap() {
-  if (gap_len_ != 0 && gap_ + gap_len_ == items_.size()) {
-    items_.resize(gap_);
-    clocks_.resize(gap_);
-    gap_len_ = 0;
-  }
-}
-
+// Edits past the hole but within a few structs of the end shift that short
+// tail instead: typing appends structs and merges them away at the end, which
+// must not drag the hole there from the last split in the middle.
 inline void ClientStructs::insert(std::size_t pos, Item* item) {
   if (pos == size()) {
     push_back(item);
+    return;
+  }
+  const auto at = [](auto& v, std::size_t i) { return v.begin() + static_cast<std::ptrdiff_t>(i); };
+  if (gap_len_ != 0 && pos > gap_ && size() - pos <= kShortTail && size() - pos < pos - gap_) {
+    items_.insert(at(items_, physical(pos)), item);
+    clocks_.insert(at(clocks_, physical(pos)), item->id.clock);
     return;
   }
   move_gap(pos);
   if (gap_len_ == 0) {
     // A new hole an eighth of the array long: one tail move per that many inserts.
     const std::size_t len = size() / 8 + 8;
-    items_.insert(items_.begin() + static_cast<std::ptrdiff_t>(pos), len, nullptr);
-    clocks_.insert(clocks_.begin() + static_cast<std::ptrdiff_t>(pos), len, 0);
+    items_.insert(at(items_, pos), len, nullptr);
+    clocks_.insert(at(clocks_, pos), len, 0);
     gap_len_ = len;
   }
   items_[gap_] = item;
@@ -242,9 +251,14 @@ inline void ClientStructs::insert(std::size_t pos, Item* item) {
 }
 
 inline void ClientStructs::erase(std::size_t first, std::size_t last) {
+  if (gap_len_ != 0 && first > gap_ && size() - last <= kShortTail && size() - last < first - gap_) {
+    const auto at = [](auto& v, std::size_t i) { return v.begin() + static_cast<std::ptrdiff_t>(i); };
+    items_.erase(at(items_, physical(first)), at(items_, physical(last - 1) + 1));
+    clocks_.erase(at(clocks_, physical(first)), at(clocks_, physical(last - 1) + 1));
+    return;
+  }
   move_gap(first);
   gap_len_ += last - first;
-  drop_trailing_gap();
 }
 
 // client → structs sorted by clock, gap-free from clock 0. Clients keep the order
@@ -489,7 +503,11 @@ class TextArena {
   // only if the result would not fit an item.
   bool merge(Item& left, Item& right);
 
-  [[nodiscard]] bool wants_compaction() const { return garbage_ > kSlack && garbage_ > held_ - garbage_; }
+  // Compacting visits every item of the document, so it waits until the garbage
+  // outweighs both the live text and a few bytes per item.
+  [[nodiscard]] bool wants_compaction(std::size_t items) const {
+    return garbage_ > kSlack && garbage_ > held_ - garbage_ && garbage_ > 8 * items;
+  }
   // Moves every item's text (each must own distinct bytes) into one chunk, in
   // address order, so bytes that were adjacent stay adjacent.
   void compact(std::vector<Item*>& items);
@@ -525,7 +543,9 @@ class ItemPool {
   static constexpr std::size_t kFirstChunk = 16;
   static constexpr std::size_t kMaxChunk = 256;
 
+  [[nodiscard]] std::size_t size() const { return size_; }
   Item* emplace_back() {
+    ++size_;
     if (chunks_.empty() || used_ == chunks_.back().size) {
       const std::size_t size = chunks_.empty() ? kFirstChunk : std::min(kMaxChunk, 2 * chunks_.back().size);
       chunks_.push_back({std::make_unique<Item[]>(size), size});
@@ -549,6 +569,7 @@ class ItemPool {
   };
   std::vector<Chunk> chunks_;
   std::size_t used_ = 0;  // of the last chunk
+  std::size_t size_ = 0;  // items handed out
 };
 
 struct DocState {
