@@ -184,9 +184,11 @@ Status Doc::apply_update(ByteView update, UpdateFormat format) {
   if (update.size() > detail::TextArena::kMaxItemBytes) {
     return detail::engine_error(CrdtErrc::kLimit, "update larger than 4 GiB");
   }
-  auto decoded = decode_update(update, format, s_->limits);
-  if (!decoded) return decoded.error();
-  return Engine(*s_).read_update(*decoded);
+  auto decoded = s_->decoded.lease();
+  if (Status st = decode_update_into(update, format, s_->limits, *decoded); !st.ok()) return st;
+  Status st = Engine(*s_).read_update(*decoded);
+  if (decoded->blocks.capacity() > detail::kKeptScratch) *decoded = DecodedUpdate();  // not kept for a large update
+  return st;
 }
 
 Result<Bytes> Doc::encode_state_as_update(ByteView state_vector, UpdateFormat format) const {

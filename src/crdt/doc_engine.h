@@ -702,16 +702,12 @@ class Engine {
 
   // ---- applying updates (encoding.js, DeleteSet.js) ------------------------------
 
-  struct ClientRefs {
-    std::size_t i = 0;
-    std::vector<Item*> refs;
-    bool removed = false;  // moved to the pending structs (deleted from Yjs's map)
-  };
-
   // readClientsStructRefs: the update's structs as unintegrated items, by client
   // (a later group of the same client replaces an earlier one, as in Yjs).
-  SmallMap<std::uint64_t, ClientRefs> make_refs(const DecodedUpdate& update) {
-    SmallMap<std::uint64_t, ClientRefs> refs;
+  // Fills `scratch.refs` and `scratch.items`.
+  void make_refs(const DecodedUpdate& update, ApplyScratch& scratch) {
+    auto& refs = scratch.refs;
+    auto& items = scratch.items;
     std::size_t text_bytes = 0;
     for (const Block& b : update.blocks) {
       if (b.kind == BlockKind::kItem && b.ref == ContentRef::kString) text_bytes += b.text.size();
@@ -724,7 +720,9 @@ class Engine {
       if (next_group < update.group_starts.size() && update.group_starts[next_group] == k) {
         ++next_group;
         group_client = b.id.client;
-        refs[group_client] = ClientRefs{};  // a second group of a client replaces the first
+        ClientRefs& r = refs[group_client];
+        for (std::size_t k2 = r.i; k2 < r.end; ++k2) s_.discard.push_back(items[k2]);
+        r = ClientRefs{items.size(), items.size(), false};  // a second group of a client replaces the first
       }
       Item* item = s_.new_item();
       item->id = b.id;
@@ -763,9 +761,9 @@ class Engine {
           item->ensure_extra().type = std::move(type);
         }
       }
-      refs[group_client].refs.push_back(item);
+      items.push_back(item);
+      refs[group_client].end = items.size();
     }
-    return refs;
   }
 
   // Blocks of structs that could not be integrated, grouped by client, for the
@@ -784,9 +782,11 @@ class Engine {
   };
 
   // integrateStructs
-  std::optional<PendingStructs> integrate_structs(Transaction& txn, SmallMap<std::uint64_t, ClientRefs>& refs) {
-    std::vector<Item*> stack;
-    std::vector<std::uint64_t> ids;
+  std::optional<PendingStructs> integrate_structs(Transaction& txn, ApplyScratch& scratch) {
+    auto& refs = scratch.refs;
+    const auto& items = scratch.items;
+    auto& stack = scratch.stack;
+    auto& ids = scratch.ids;
     for (const auto& [client, r] : refs.entries()) ids.push_back(client);
     std::sort(ids.begin(), ids.end());
     if (ids.empty()) return std::nullopt;
@@ -794,7 +794,7 @@ class Engine {
     auto next_target = [&]() -> ClientRefs* {
       while (!ids.empty()) {
         ClientRefs& t = refs[ids.back()];
-        if (t.i < t.refs.size()) return &t;
+        if (t.i < t.end) return &t;
         ids.pop_back();
       }
       return nullptr;
@@ -807,8 +807,8 @@ class Engine {
     auto update_missing = [&](std::uint64_t client, std::uint64_t clock) {
       if (!missing.has(client) || missing.get(client) > clock) missing.set(client, clock);
     };
-    Item* head = cur->refs[cur->i++];
-    SmallMap<std::uint64_t, std::uint64_t> state;
+    Item* head = items[cur->i++];
+    auto& state = scratch.state;
     auto add_stack_to_rest = [&]() {
       for (Item* item : stack) {
         const std::uint64_t client = item->id.client;
@@ -816,9 +816,9 @@ class Engine {
         if (found != nullptr && !found->removed) {
           ClientRefs& r = *found;
           --r.i;
-          rest.set(client, std::vector<Item*>(r.refs.begin() + static_cast<std::ptrdiff_t>(r.i), r.refs.end()));
-          r.refs.clear();
-          r.i = 0;
+          rest.set(client, std::vector<Item*>(items.begin() + static_cast<std::ptrdiff_t>(r.i),
+                                              items.begin() + static_cast<std::ptrdiff_t>(r.end)));
+          r.i = r.end;
           r.removed = true;
         } else {
           rest.set(client, {item});
@@ -844,11 +844,11 @@ class Engine {
           if (miss) {
             stack.push_back(head);
             ClientRefs* dep = refs.find(*miss);
-            if (dep == nullptr || dep->removed || dep->i == dep->refs.size()) {
+            if (dep == nullptr || dep->removed || dep->i == dep->end) {
               update_missing(*miss, s_.store.state(*miss));
               add_stack_to_rest();
             } else {
-              head = dep->refs[dep->i++];
+              head = items[dep->i++];
               continue;
             }
           } else if (offset == 0 || offset < head->length) {
@@ -864,12 +864,12 @@ class Engine {
       if (!stack.empty()) {
         head = stack.back();
         stack.pop_back();
-      } else if (cur != nullptr && cur->i < cur->refs.size()) {
-        head = cur->refs[cur->i++];
+      } else if (cur != nullptr && cur->i < cur->end) {
+        head = items[cur->i++];
       } else {
         cur = next_target();
         if (cur == nullptr) break;
-        head = cur->refs[cur->i++];
+        head = items[cur->i++];
       }
     }
     // Refs of clients never reached (every struct went to rest) are not leaked.
@@ -877,8 +877,8 @@ class Engine {
     PendingStructs pending;
     pending.missing = std::move(missing);
     pending.update = encode_rest(rest);
-    for (auto& [client, items] : rest.clients) {
-      for (Item* item : items) s_.discard.push_back(item);
+    for (auto& [client, pending_items] : rest.clients) {
+      for (Item* item : pending_items) s_.discard.push_back(item);
     }
     return pending;
   }
@@ -1007,11 +1007,13 @@ class Engine {
         [&](Transaction& txn) {
           txn.local = false;
           bool retry = false;
-          auto refs = make_refs(update);
-          auto rest = integrate_structs(txn, refs);
-          for (auto& [client, r] : refs.entries()) {
-            for (std::size_t k = r.i; k < r.refs.size(); ++k) s_.discard.push_back(r.refs[k]);
+          auto scratch = s_.apply_scratch.lease();
+          make_refs(update, *scratch);
+          auto rest = integrate_structs(txn, *scratch);
+          for (auto& [client, r] : scratch->refs.entries()) {
+            for (std::size_t k = r.i; k < r.end; ++k) s_.discard.push_back(scratch->items[k]);
           }
+          scratch->release_if_large();
           if (s_.pending_structs) {
             PendingStructs& pending = *s_.pending_structs;
             for (const auto& [client, clock] : pending.missing.entries()) {

@@ -535,6 +535,69 @@ class TextArena {
   std::size_t garbage_ = 0;  // of those, bytes no item points at
 };
 
+// Objects reused from call to call, so that steady-state work allocates
+// nothing; lease() hands out a cleared one and takes it back when the lease
+// ends. Nested calls (an update retried from inside another) get their own.
+template <class T>
+class Spares {
+ public:
+  class Lease {
+   public:
+    Lease(Spares& owner, std::unique_ptr<T> object) : owner_(owner), object_(std::move(object)) {}
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+    ~Lease() { owner_.spares_.push_back(std::move(object_)); }
+    T& operator*() const { return *object_; }
+    T* operator->() const { return object_.get(); }
+
+   private:
+    Spares& owner_;
+    std::unique_ptr<T> object_;
+  };
+
+  Lease lease() {
+    if (spares_.empty()) return Lease(*this, std::make_unique<T>());
+    std::unique_ptr<T> object = std::move(spares_.back());
+    spares_.pop_back();
+    object->clear();
+    return Lease(*this, std::move(object));
+  }
+
+ private:
+  std::vector<std::unique_ptr<T>> spares_;
+};
+
+// Scratch buffers grown past this many entries by a large update are freed
+// after it rather than held by the document.
+inline constexpr std::size_t kKeptScratch = 1024;
+
+// One client's structs among an update's refs: items[i, end) of ApplyScratch.
+struct ClientRefs {
+  std::size_t i = 0;
+  std::size_t end = 0;
+  bool removed = false;  // moved to the pending structs (deleted from Yjs's map)
+};
+
+// What applying one update needs besides the document (integrateStructs).
+struct ApplyScratch {
+  SmallMap<std::uint64_t, ClientRefs> refs;  // client → its refs
+  std::vector<Item*> items;                  // every ref, each client's together
+  std::vector<Item*> stack;
+  std::vector<std::uint64_t> ids;
+  SmallMap<std::uint64_t, std::uint64_t> state;  // clients' states, as read so far
+
+  void clear() {
+    refs.clear();
+    items.clear();
+    stack.clear();
+    ids.clear();
+    state.clear();
+  }
+  void release_if_large() {
+    if (items.capacity() > kKeptScratch || stack.capacity() > kKeptScratch) *this = ApplyScratch();
+  }
+};
+
 // Every Item of a document, in chunks that never move. Chunks double from a
 // few dozen items to kMaxChunk, so a small document holds little unused space
 // and a large one allocates rarely (std::deque allocates every 512 bytes).
@@ -596,6 +659,8 @@ struct DocState {
   ItemSet before_origin;
   std::vector<Item*> dead;     // merged away during a cleanup
   std::vector<Item*> discard;  // refs never integrated
+  Spares<ApplyScratch> apply_scratch;
+  Spares<DecodedUpdate> decoded;  // the update being applied
 
   ItemPool pool;  // every Item lives here; addresses are stable
   TextArena text;
