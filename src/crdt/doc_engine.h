@@ -436,10 +436,12 @@ class Engine {
   void try_gc_delete_set(const DeleteSet& ds) {
     for (const auto& c : ds.clients()) {
       auto& structs = *s_.store.structs(c.client);
+      std::size_t hint = structs.size() - 1;  // the ranges are sorted: each search starts at the last
       for (std::size_t di = c.ranges.size(); di-- > 0;) {
         const DeleteRange& d = c.ranges[di];
         const std::uint64_t end = d.clock + d.len;
-        for (std::size_t si = find_index(structs, d.clock); si < structs.size() && structs[si]->id.clock < end; ++si) {
+        hint = structs.find_near(d.clock, hint);
+        for (std::size_t si = hint; si < structs.size() && structs.clock_at(si) < end; ++si) {
           Item* s = structs[si];
           if (s->is_item() && s->deleted && !s->keep) gc_item(*s, false);
         }
@@ -450,11 +452,13 @@ class Engine {
   void try_merge_delete_set(const DeleteSet& ds) {
     for (const auto& c : ds.clients()) {
       auto& structs = *s_.store.structs(c.client);
+      auto si = static_cast<std::ptrdiff_t>(structs.size() - 1);
       for (std::size_t di = c.ranges.size(); di-- > 0;) {
         const DeleteRange& d = c.ranges[di];
-        auto si =
-            static_cast<std::ptrdiff_t>(std::min(structs.size() - 1, 1 + find_index(structs, d.clock + d.len - 1)));
-        while (si > 0 && structs[static_cast<std::size_t>(si)]->id.clock >= d.clock) {
+        const std::size_t last =
+            structs.find_near(d.clock + d.len - 1, static_cast<std::size_t>(std::max<std::ptrdiff_t>(si, 0)));
+        si = static_cast<std::ptrdiff_t>(std::min(structs.size() - 1, 1 + last));
+        while (si > 0 && structs.clock_at(static_cast<std::size_t>(si)) >= d.clock) {
           si -= 1 + static_cast<std::ptrdiff_t>(try_merge_with_lefts(structs, static_cast<std::size_t>(si)));
         }
       }
@@ -963,20 +967,21 @@ class Engine {
     for (const auto& c : ds.clients()) {
       const std::uint64_t state = s_.store.state(c.client);
       ClientStructs* structs = s_.store.structs(c.client);
+      std::size_t hint = 0;  // the ranges are sorted (if the update is Yjs's): each search starts at the last
       for (const DeleteRange& d : c.ranges) {
         const std::uint64_t clock = d.clock;
         const std::uint64_t end = d.clock + d.len;
         if (clock < state) {
           if (state < end) unapplied.add(c.client, {state, end - state});
-          std::size_t index = find_index(*structs, clock);
+          std::size_t index = structs->find_near(clock, hint);
           Item* s = (*structs)[index];
           if (!s->is_deleted() && s->id.clock < clock) {
             structs->insert(index + 1, split_item(txn, s, clock - s->id.clock));
             ++index;
           }
           while (index < structs->size()) {
+            if (structs->clock_at(index) >= end) break;
             s = (*structs)[index++];
-            if (s->id.clock >= end) break;
             if (!s->is_deleted()) {
               if (end < s->end()) {
                 structs->insert(index, split_item(txn, s, end - s->id.clock));
@@ -984,6 +989,7 @@ class Engine {
               delete_item(txn, *s);
             }
           }
+          hint = index;
         } else {
           unapplied.add(c.client, {clock, end - clock});
         }

@@ -151,6 +151,10 @@ class ClientStructs {
   // findIndexSS: the index of the struct containing `clock` (which must be
   // below the client's state).
   [[nodiscard]] std::size_t find(std::uint64_t clock) const;
+  // find(), searching outward from index `hint`: cheaper when the struct is near
+  // it, as when a delete set's sorted ranges are visited one after another.
+  [[nodiscard]] std::size_t find_near(std::uint64_t clock, std::size_t hint) const;
+  [[nodiscard]] std::uint64_t clock_at(std::size_t i) const { return clocks_[physical(i)]; }
 
   void push_back(Item* item) {
     if (gap_len_ != 0 && gap_ + gap_len_ == items_.size()) {  // the hole is at the end
@@ -202,6 +206,47 @@ inline std::size_t ClientStructs::find(std::uint64_t clock) const {
     return gap_ + count_not_above(clocks_.data() + after_gap, clocks_.size() - after_gap, clock) - 1;
   }
   return count_not_above(clocks_.data(), gap_len_ != 0 ? gap_ : size(), clock) - 1;
+}
+
+inline std::size_t ClientStructs::find_near(std::uint64_t clock, std::size_t hint) const {
+  const std::size_t n = size();
+  if (hint >= n) hint = n - 1;
+  // Gallop away from the hint until the struct is bracketed by [low, high),
+  // clock_at(low) <= clock < clock_at(high) (high = n: past the end), then bisect.
+  std::size_t low;
+  std::size_t high;
+  if (clock_at(hint) <= clock) {
+    low = hint;
+    for (std::size_t step = 1;; step *= 2) {
+      high = low + step;
+      if (high >= n) {
+        high = n;
+        break;
+      }
+      if (clock_at(high) > clock) break;
+      low = high;
+    }
+  } else {
+    high = hint;
+    for (std::size_t step = 1;; step *= 2) {
+      if (step >= high) {
+        low = 0;  // the first struct starts at or below every clock asked for
+        break;
+      }
+      low = high - step;
+      if (clock_at(low) <= clock) break;
+      high = low;
+    }
+  }
+  while (high - low > 1) {
+    const std::size_t mid = low + (high - low) / 2;
+    if (clock_at(mid) <= clock) {
+      low = mid;
+    } else {
+      high = mid;
+    }
+  }
+  return low;
 }
 
 inline void ClientStructs::move_gap(std::size_t pos) {

@@ -395,6 +395,7 @@ TEST(ClientStructs, ReadsLikeASortedVector) {
       const std::uint64_t end = i + 1 < expected.size() ? clock_at(i + 1) : clock_at(i) + 5;
       const std::uint64_t clock = clock_at(i) + rng() % (end - clock_at(i));
       ASSERT_EQ(structs.find(clock), i);
+      ASSERT_EQ(structs.find_near(clock, rng() % (expected.size() + 2)), i);
     }
   }
 }
