@@ -47,10 +47,9 @@ inline Item* get_item(StructStore& store, Id id) {
 }
 
 inline void add_struct(Transaction& txn, StructStore& store, Item* s) {
-  auto [it, inserted] = store.clients.try_emplace(s->id.client);
-  if (inserted) store.order.push_back(s->id.client);
-  if (!txn.grown.contains(s->id.client)) txn.grown[s->id.client] = it->second.empty() ? 0 : it->second.back()->end();
-  it->second.push_back(s);
+  ClientStructs& structs = store.add_client(s->id.client);
+  if (!txn.grown.contains(s->id.client)) txn.grown[s->id.client] = structs.empty() ? 0 : structs.back()->end();
+  structs.push_back(s);
 }
 
 inline void add_changed_type(Transaction& txn, Type* type) {

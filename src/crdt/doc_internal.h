@@ -6,6 +6,7 @@
 #pragma once
 
 #include <algorithm>
+#include <bit>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -307,24 +308,60 @@ inline void ClientStructs::erase(std::size_t first, std::size_t last) {
 }
 
 // client → structs sorted by clock, gap-free from clock 0. Clients keep the order
-// in which they were first added (a JS Map).
+// in which they were first added (a JS Map). Every struct integrated, split or
+// looked up asks for its client's structs, so they are found through a small
+// open-addressing table rather than std::unordered_map's buckets; the map only
+// owns them (its nodes never move).
 struct StructStore {
   std::vector<std::uint64_t> order;
   std::unordered_map<std::uint64_t, ClientStructs> clients;
 
   [[nodiscard]] std::uint64_t state(std::uint64_t client) const {
-    const auto it = clients.find(client);
-    if (it == clients.end() || it->second.empty()) return 0;
-    return it->second.back()->end();
+    const ClientStructs* s = structs(client);
+    return s == nullptr || s->empty() ? 0 : s->back()->end();
   }
-  ClientStructs* structs(std::uint64_t client) {
-    const auto it = clients.find(client);
-    return it == clients.end() ? nullptr : &it->second;
+  ClientStructs* structs(std::uint64_t client) { return lookup(client); }
+  [[nodiscard]] const ClientStructs* structs(std::uint64_t client) const { return lookup(client); }
+  // The client's structs, added (empty, last in `order`) if it had none.
+  ClientStructs& add_client(std::uint64_t client) {
+    if (ClientStructs* s = lookup(client)) return *s;
+    ClientStructs* added = &clients[client];
+    order.push_back(client);
+    if (2 * order.size() > slots_.size()) {
+      const std::vector<Slot> old =
+          std::exchange(slots_, std::vector<Slot>(std::bit_ceil(std::max<std::size_t>(16, 4 * order.size()))));
+      shift_ = 64 - static_cast<int>(std::countr_zero(slots_.size()));
+      for (const Slot& s : old) {
+        if (s.structs != nullptr) place(s.client, s.structs);
+      }
+    }
+    place(client, added);
+    return *added;
   }
-  [[nodiscard]] const ClientStructs* structs(std::uint64_t client) const {
-    const auto it = clients.find(client);
-    return it == clients.end() ? nullptr : &it->second;
+
+ private:
+  struct Slot {
+    std::uint64_t client = 0;
+    ClientStructs* structs = nullptr;  // null: empty slot
+  };
+  [[nodiscard]] ClientStructs* lookup(std::uint64_t client) const {
+    if (slots_.empty()) return nullptr;
+    for (std::size_t i = slot(client);; i = (i + 1) & (slots_.size() - 1)) {
+      const Slot& s = slots_[i];
+      if (s.structs == nullptr) return nullptr;
+      if (s.client == client) return s.structs;
+    }
   }
+  [[nodiscard]] std::size_t slot(std::uint64_t client) const {
+    return static_cast<std::size_t>((client * 0x9E3779B97F4A7C15ull) >> shift_);  // Fibonacci hashing
+  }
+  void place(std::uint64_t client, ClientStructs* s) {
+    std::size_t i = slot(client);
+    while (slots_[i].structs != nullptr) i = (i + 1) & (slots_.size() - 1);
+    slots_[i] = {client, s};
+  }
+  std::vector<Slot> slots_;  // a power of two long, at most half full
+  int shift_ = 64;
 };
 
 // An insertion-ordered map (a JS Map) for the few-entry maps of every
