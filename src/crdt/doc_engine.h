@@ -107,7 +107,7 @@ class Engine {
   void integrate_content(Transaction& txn, Item& item) {
     switch (item.ref) {
       case ContentRef::kDeleted:
-        txn.delete_set.add(item.id.client, {item.id.clock, item.length});
+        txn.delete_set.add_joining(item.id.client, {item.id.clock, item.length});
         item.deleted = true;
         break;
       case ContentRef::kFormat:
@@ -346,7 +346,7 @@ class Engine {
     parent->hint_valid = false;
     if (item.countable && item.parent_sub == nullptr) parent->length -= item.length;
     item.deleted = true;
-    txn.delete_set.add(item.id.client, {item.id.clock, item.length});
+    txn.delete_set.add_joining(item.id.client, {item.id.clock, item.length});
     add_changed_type(txn, parent);
     delete_content(txn, item);
   }
