@@ -543,6 +543,9 @@ class Engine {
         if (i < first + 1 + merged) break;
         i -= 1 + merged;
       }
+      // A transaction that more than doubled the client's structs (loading a
+      // document) leaves up to half the arrays' capacity unused; give it back.
+      if (2 * first < structs.size()) structs.shrink_to_fit();
     }
     for (std::size_t k = txn.merge_structs.size(); k-- > 0;) {
       const Id id = txn.merge_structs[k]->id;

@@ -170,6 +170,15 @@ class ClientStructs {
   }
   void insert(std::size_t pos, Item* item);
   void erase(std::size_t first, std::size_t last);
+  void shrink_to_fit() {
+    const std::size_t n = size();
+    move_gap(n);  // the hole to the end, where it is dropped
+    items_.resize(n);
+    clocks_.resize(n);
+    gap_len_ = 0;
+    items_.shrink_to_fit();
+    clocks_.shrink_to_fit();
+  }
 
  private:
   [[nodiscard]] std::size_t physical(std::size_t i) const { return i < gap_ ? i : i + gap_len_; }
