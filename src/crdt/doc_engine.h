@@ -547,10 +547,17 @@ class Engine {
       // document) leaves up to half the arrays' capacity unused; give it back.
       if (2 * first < structs.size()) structs.shrink_to_fit();
     }
+    // Splits are mostly recorded in clock order, one client after another, so
+    // each search starts where the previous one of the same client ended.
+    ClientStructs* hint_structs = nullptr;
+    std::size_t hint = 0;
     for (std::size_t k = txn.merge_structs.size(); k-- > 0;) {
       const Id id = txn.merge_structs[k]->id;
       auto& structs = *s_.store.structs(id.client);
-      const std::size_t pos = find_index(structs, id.clock);
+      const std::size_t pos =
+          &structs == hint_structs ? structs.find_near(id.clock, hint) : find_index(structs, id.clock);
+      hint_structs = &structs;
+      hint = pos;
       if (pos + 1 < structs.size() && try_merge_with_lefts(structs, pos + 1) > 1) continue;
       if (pos > 0) try_merge_with_lefts(structs, pos);
     }
