@@ -86,6 +86,9 @@ struct Item {
   }
 };
 
+// Every struct of a document is one of these: keep an eye on the size.
+static_assert(sizeof(void*) != 8 || sizeof(Item) == 112, "Item grew");
+
 // AbstractType: a list (start → right …) and a map (key → right-most item of the
 // key's chain), either of which may be empty.
 struct Type {
