@@ -9,6 +9,7 @@ namespace quire::crdt {
 
 std::vector<DeleteRange>& DeleteSet::ranges_of(std::uint64_t client) {
   constexpr std::size_t kLinear = 8;
+  if (!clients_.empty() && clients_.back().client == client) return clients_.back().ranges;
   if (!index_) {
     for (Client& c : clients_) {
       if (c.client == client) return c.ranges;
@@ -27,6 +28,15 @@ std::vector<DeleteRange>& DeleteSet::ranges_of(std::uint64_t client) {
 
 void DeleteSet::add(std::uint64_t client, DeleteRange range) {
   ranges_of(client).push_back(range);
+}
+
+void DeleteSet::add_joining(std::uint64_t client, DeleteRange range) {
+  std::vector<DeleteRange>& ranges = ranges_of(client);
+  if (!ranges.empty() && ranges.back().clock + ranges.back().len == range.clock) {
+    ranges.back().len += range.len;
+  } else {
+    ranges.push_back(range);
+  }
 }
 
 void DeleteSet::append(const DeleteSet& other) {

@@ -32,6 +32,9 @@ class DeleteSet {
 
   // Appends a range to `client`'s list (creating the client at the end if new).
   void add(std::uint64_t client, DeleteRange range);
+  // add(), except that a range starting where the client's last one ends extends
+  // it — as sort_and_merge would — for delete sets collected a struct at a time.
+  void add_joining(std::uint64_t client, DeleteRange range);
   // Appends every range of `other`, client by client.
   void append(const DeleteSet& other);
   void clear() {

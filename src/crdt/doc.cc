@@ -7,8 +7,11 @@
 
 #include <algorithm>
 #include <cassert>
+#include <functional>
+#include <string>
 
 #include "crdt/doc_engine.h"
+#include "crdt/utf.h"
 
 namespace quire::crdt {
 
@@ -23,12 +26,120 @@ Item* DocState::new_item() {
     free_items.pop_back();
     return item;
   }
-  return &pool.emplace_back();
+  return pool.emplace_back();
 }
 
 void DocState::free_item(Item* item) {
+  text.release(*item);
   *item = Item{};
   free_items.push_back(item);
+}
+
+void DocState::compact_text() {
+  std::vector<Item*> items;
+  pool.for_each([&](Item& item) {
+    if (item.text_size != 0) items.push_back(&item);
+  });
+  text.compact(items);
+}
+
+// ---- TextArena ------------------------------------------------------------------
+
+namespace {
+
+// A WTF-8 string ending in a lone high surrogate (ED A0..AF xx).
+bool ends_in_high_surrogate(std::string_view s) {
+  const std::size_t n = s.size();
+  return n >= 3 && static_cast<unsigned char>(s[n - 3]) == 0xED && static_cast<unsigned char>(s[n - 2]) >= 0xA0 &&
+         static_cast<unsigned char>(s[n - 2]) <= 0xAF;
+}
+
+}  // namespace
+
+void TextArena::make_room(std::size_t n) {
+  if (n <= room_) return;
+  chunk_size_ = std::clamp(2 * chunk_size_, kFirstChunk, kMaxChunk);
+  const std::size_t size = std::max(chunk_size_, n);
+  chunks_.push_back(std::make_unique_for_overwrite<char[]>(size + 1));
+  next_ = chunks_.back().get();
+  room_ = size;
+}
+
+char* TextArena::reserve(std::size_t n) {
+  held_ += n;
+  if (n > room_ && n > kMaxChunk / 4) {  // a long text gets a chunk of its own; the current one stays open
+    chunks_.push_back(std::make_unique_for_overwrite<char[]>(n + 1));
+    return chunks_.back().get();
+  }
+  make_room(n);
+  char* p = next_;
+  next_ += n;
+  room_ -= n;
+  return p;
+}
+
+void TextArena::split(Item& left, Item& right, std::uint64_t units) {
+  const std::string_view text = left.text();
+  bool inside = false;
+  const std::size_t pos = utf16_to_byte_offset(text, units, inside);
+  if (!inside && !ends_in_high_surrogate(text.substr(0, pos))) {
+    right.text_data = pos < text.size() ? left.text_data + pos : nullptr;
+    right.text_size = static_cast<std::uint32_t>(text.size() - pos);
+    left.text_size = static_cast<std::uint32_t>(pos);
+    return;
+  }
+  // A surrogate pair cut in two: both halves get U+FFFD, so new bytes.
+  std::string l;
+  std::string r;
+  splice_js_string(text, units, l, r);
+  assign(left, l);
+  assign(right, r);
+}
+
+bool TextArena::merge(Item& left, Item& right) {
+  const std::size_t size = std::size_t{left.text_size} + right.text_size;
+  if (size > kMaxItemBytes) return false;  // beyond any JavaScript string
+  const char* left_end = left.text_data + left.text_size;
+  if (right.text_size == 0 || left_end == right.text_data) {
+    // Adjacent already: left's view widens over right's bytes.
+  } else if (left.text_size == 0) {
+    left.text_data = right.text_data;
+  } else if (left_end == next_ && right.text_size <= room_) {
+    const std::string_view r = right.text();
+    garbage_ += r.size();
+    store(r);  // lands right after left's bytes
+  } else {
+    const std::string_view l = left.text();
+    const std::string_view r = right.text();
+    garbage_ += size;
+    char* p = reserve(size);
+    std::copy(r.begin(), r.end(), std::copy(l.begin(), l.end(), p));
+    left.text_data = p;
+  }
+  left.text_size = static_cast<std::uint32_t>(size);
+  right.text_data = nullptr;
+  right.text_size = 0;
+  return true;
+}
+
+void TextArena::compact(std::vector<Item*>& items) {
+  std::sort(items.begin(), items.end(),
+            [](const Item* a, const Item* b) { return std::less<const char*>()(a->text_data, b->text_data); });
+  std::size_t live = 0;
+  for (const Item* item : items) live += item->text_size;
+  auto chunk = std::make_unique_for_overwrite<char[]>(live + 1);
+  char* p = chunk.get();
+  for (Item* item : items) {
+    const std::string_view t = item->text();
+    item->text_data = p;
+    p = std::copy(t.begin(), t.end(), p);
+  }
+  chunks_.clear();
+  chunks_.push_back(std::move(chunk));
+  next_ = p;
+  room_ = 0;
+  held_ = live;
+  garbage_ = 0;
 }
 
 Type* DocState::get_root(std::string_view name) {
@@ -69,9 +180,15 @@ std::uint64_t Doc::client_id() const {
 }
 
 Status Doc::apply_update(ByteView update, UpdateFormat format) {
-  auto decoded = decode_update(update, format, s_->limits);
-  if (!decoded) return decoded.error();
-  return Engine(*s_).read_update(*decoded);
+  // An item's text is at most 4 GiB (TextArena), so no update may be larger.
+  if (update.size() > detail::TextArena::kMaxItemBytes) {
+    return detail::engine_error(CrdtErrc::kLimit, "update larger than 4 GiB");
+  }
+  auto decoded = s_->decoded.lease();
+  if (Status st = decode_update_into(update, format, s_->limits, *decoded); !st.ok()) return st;
+  Status st = Engine(*s_).read_update(*decoded);
+  if (decoded->blocks.capacity() > detail::kKeptScratch) *decoded = DecodedUpdate();  // not kept for a large update
+  return st;
 }
 
 Result<Bytes> Doc::encode_state_as_update(ByteView state_vector, UpdateFormat format) const {

@@ -118,9 +118,9 @@ class Editor {
 
   Item* format_item(Transaction& txn, Type* parent, Position& pos, const std::string& key, AttrRef value) {
     Item* item = new_local_item(parent, pos.left, pos.right, nullptr, ContentRef::kFormat, 1);
-    item->text = key;
-    item->values.assign(1, *value.value);
-    item->value_identity = value.identity;
+    item->ensure_extra().str = key;
+    item->extra->values.assign(1, *value.value);
+    item->extra->value_identity = value.identity;
     integrate(txn, item);
     return item;
   }
@@ -184,7 +184,7 @@ class Editor {
     while (pos.right != nullptr) {
       if (!pos.right->deleted) {
         if (pos.right->ref != ContentRef::kFormat) break;
-        const OwnedAttr* want = find_attr(attrs, pos.right->text);
+        const OwnedAttr* want = find_attr(attrs, pos.right->key());
         const AttrRef want_ref = want != nullptr ? want->ref() : kNullRef;
         const AttrRef have = detail::format_value(*pos.right);
         if (!equal_attrs(&want_ref, &have)) break;
@@ -218,9 +218,9 @@ class Editor {
         // negatedAttributes.get(key) is undefined for a key it lacks: equal to nothing
         // a format holds (unlike the `?? null` reads elsewhere).
         const AttrRef have = detail::format_value(*pos.right);
-        const AttrRef* want = attr_get(negated, pos.right->text);
+        const AttrRef* want = attr_get(negated, pos.right->key());
         if (want == nullptr || !equal_attrs(want, &have)) break;
-        attr_delete(negated, pos.right->text);
+        attr_delete(negated, pos.right->key());
       }
       pos.forward();
     }
@@ -241,7 +241,7 @@ class Editor {
     minimize_changes(pos, attrs);
     Attributes negated = insert_attributes(txn, parent, pos, attrs);
     Item* item = new_local_item(parent, pos.left, pos.right, nullptr, ContentRef::kString, utf16_length(text));
-    item->text.assign(text);
+    s_.text.assign(*item, text);
     integrate(txn, item);
     const std::uint64_t index = pos.index;
     set_hint(parent, item, index);
@@ -298,19 +298,19 @@ class Editor {
       Item* r = pos.right;
       if (!r->deleted) {
         if (r->ref == ContentRef::kFormat) {
-          const OwnedAttr* want = find_attr(attrs, r->text);
+          const OwnedAttr* want = find_attr(attrs, r->key());
           const AttrRef have = detail::format_value(*r);
           if (want != nullptr) {
             const AttrRef want_ref = want->ref();
             if (equal_attrs(&want_ref, &have)) {
-              attr_delete(negated, r->text);
+              attr_delete(negated, r->key());
             } else {
               if (length == 0) break;
-              attr_set(negated, r->text, have);
+              attr_set(negated, r->key(), have);
             }
             e_.delete_item(txn, *r);
           } else {
-            attr_set(pos.current, r->text, have);
+            attr_set(pos.current, r->key(), have);
           }
         } else {
           if (length < r->length) e_.get_item_clean_start(txn, {r->id.client, r->id.clock + length});
@@ -322,7 +322,7 @@ class Editor {
     // Quill's convention: formatting past the end appends newlines.
     if (length > 0) {
       Item* item = new_local_item(parent, pos.left, pos.right, nullptr, ContentRef::kString, length);
-      item->text.assign(length, '\n');
+      s_.text.assign(*item, std::string(length, '\n'));
       integrate(txn, item);
       pos.right = item;
       pos.forward();
@@ -338,9 +338,9 @@ class Editor {
     Item* item = new_local_item(parent, left, nullptr, k, binary ? ContentRef::kBinary : ContentRef::kAny, 1);
     item->has_right_origin = false;
     if (binary) {
-      item->text = value.str;
+      item->ensure_extra().str = value.str;
     } else {
-      item->values.assign(1, value);
+      item->ensure_extra().values.assign(1, value);
     }
     integrate(txn, item);
   }
@@ -366,9 +366,10 @@ class Editor {
   Item* insert_type(Transaction& txn, Type* parent, Item* left, Item* right, std::uint8_t type_ref, std::string name) {
     Item* item = new_local_item(parent, left, right, nullptr, ContentRef::kType, 1);
     item->type_ref = type_ref;
-    item->type = std::make_unique<Type>();
-    item->type->type_ref = type_ref;
-    item->type->name = std::move(name);
+    auto type = std::make_unique<Type>();
+    type->type_ref = type_ref;
+    type->name = std::move(name);
+    item->ensure_extra().type = std::move(type);
     integrate(txn, item);
     return item;
   }
@@ -406,6 +407,7 @@ Result<Bytes> run_local(detail::DocState& s, F&& f) {
 Result<Bytes> Doc::insert_text(std::string_view root, std::uint64_t index, std::string_view text,
                                const Any* attributes) {
   if (!is_valid_utf8(text)) return edit_error("insert_text: text is not valid UTF-8");
+  if (text.size() > detail::TextArena::kMaxItemBytes) return edit_error("insert_text: text longer than 4 GiB");
   if (attributes != nullptr && attributes->kind != Any::Kind::kObject)
     return edit_error("insert_text: attributes must be an object");
   if (text.empty()) return Bytes{};
@@ -444,6 +446,8 @@ Result<Bytes> Doc::format_text(std::string_view root, std::uint64_t index, std::
                                const Any& attributes) {
   if (attributes.kind != Any::Kind::kObject) return edit_error("format_text: attributes must be an object");
   if (length == 0) return Bytes{};
+  // Formatting past the end appends that many newlines, as one item.
+  if (length > detail::TextArena::kMaxItemBytes) return edit_error("format_text: length above 2^32");
   return run_local(*s_, [&](Engine& e, Transaction& txn) -> Status {
     Type* type = s_->get_root(root);
     type->declared_text = true;
@@ -469,6 +473,7 @@ Result<Bytes> Doc::map_set(std::string_view root, std::string_view key, const An
 
 Result<Bytes> Doc::append_paragraph(std::string_view fragment, std::string_view text) {
   if (!is_valid_utf8(text)) return edit_error("append_paragraph: text is not valid UTF-8");
+  if (text.size() > detail::TextArena::kMaxItemBytes) return edit_error("append_paragraph: text longer than 4 GiB");
   return run_local(*s_, [&](Engine& e, Transaction& txn) -> Status {
     Type* root = s_->get_root(fragment);
     Editor ed(e);
@@ -476,10 +481,10 @@ Result<Bytes> Doc::append_paragraph(std::string_view fragment, std::string_view 
     Item* paragraph = ed.insert_type(txn, root, left, left != nullptr ? left->right : root->start, 3, "paragraph");
     if (!text.empty()) {
       // The element's prelim content is integrated with it: an XmlText holding the text.
-      Item* xml_text = ed.insert_type(txn, paragraph->type.get(), nullptr, nullptr, 6, "");
+      Item* xml_text = ed.insert_type(txn, paragraph->type(), nullptr, nullptr, 6, "");
       Position pos;
-      pos.right = xml_text->type->start;
-      ed.insert_text(txn, xml_text->type.get(), pos, text, {});
+      pos.right = xml_text->type()->start;
+      ed.insert_text(txn, xml_text->type(), pos, text, {});
     }
     return {};
   });

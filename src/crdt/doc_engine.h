@@ -38,12 +38,7 @@ inline bool countable(ContentRef ref) {
 
 // findIndexSS: the struct containing `clock`.
 inline std::size_t find_index(const ClientStructs& structs, std::uint64_t clock) {
-  // Most lookups are for the newest struct (an item's origin is usually the last
-  // thing its author typed); otherwise bisect the start clocks.
-  const auto& clocks = structs.clocks();
-  if (clocks.back() <= clock) return clocks.size() - 1;
-  const auto it = std::upper_bound(clocks.begin(), clocks.end(), clock);
-  return static_cast<std::size_t>(it - clocks.begin()) - 1;
+  return structs.find(clock);
 }
 
 inline Item* get_item(StructStore& store, Id id) {
@@ -52,10 +47,9 @@ inline Item* get_item(StructStore& store, Id id) {
 }
 
 inline void add_struct(Transaction& txn, StructStore& store, Item* s) {
-  auto [it, inserted] = store.clients.try_emplace(s->id.client);
-  if (inserted) store.order.push_back(s->id.client);
-  if (!txn.grown.contains(s->id.client)) txn.grown[s->id.client] = it->second.empty() ? 0 : it->second.back()->end();
-  it->second.push_back(s);
+  ClientStructs& structs = store.add_client(s->id.client);
+  if (!txn.grown.contains(s->id.client)) txn.grown[s->id.client] = structs.empty() ? 0 : structs.back()->end();
+  structs.push_back(s);
 }
 
 inline void add_changed_type(Transaction& txn, Type* type) {
@@ -72,24 +66,20 @@ class Engine {
   // ---- content (structs/Content*.js) -------------------------------------------
 
   // content.splice(diff): moves the tail of `left`'s content into `right`.
-  static void splice_content(Item& left, Item& right, std::uint64_t diff) {
+  void splice_content(Item& left, Item& right, std::uint64_t diff) {
     right.ref = left.ref;
     right.type_ref = left.type_ref;
     switch (left.ref) {
-      case ContentRef::kString: {
-        std::string l;
-        std::string r;
-        splice_js_string(left.text, diff, l, r);
-        left.text = std::move(l);
-        right.text = std::move(r);
+      case ContentRef::kString:
+        s_.text.split(left, right, diff);
         break;
-      }
       case ContentRef::kJson:
-      case ContentRef::kAny:
-        right.values.assign(std::make_move_iterator(left.values.begin() + static_cast<std::ptrdiff_t>(diff)),
-                            std::make_move_iterator(left.values.end()));
-        left.values.resize(diff);
-        break;
+      case ContentRef::kAny: {
+        std::vector<Any>& values = left.extra->values;
+        right.ensure_extra().values.assign(std::make_move_iterator(values.begin() + static_cast<std::ptrdiff_t>(diff)),
+                                           std::make_move_iterator(values.end()));
+        values.resize(diff);
+      } break;
       case ContentRef::kDeleted:
         break;
       default:
@@ -98,15 +88,14 @@ class Engine {
   }
 
   // content.mergeWith(right)
-  static bool merge_content(Item& left, Item& right) {
+  bool merge_content(Item& left, Item& right) {
     switch (left.ref) {
       case ContentRef::kString:
-        left.text += right.text;
-        return true;
+        return s_.text.merge(left, right);
       case ContentRef::kJson:
       case ContentRef::kAny:
-        left.values.insert(left.values.end(), std::make_move_iterator(right.values.begin()),
-                           std::make_move_iterator(right.values.end()));
+        left.extra->values.insert(left.extra->values.end(), std::make_move_iterator(right.extra->values.begin()),
+                                  std::make_move_iterator(right.extra->values.end()));
         return true;
       case ContentRef::kDeleted:
         return true;
@@ -118,14 +107,14 @@ class Engine {
   void integrate_content(Transaction& txn, Item& item) {
     switch (item.ref) {
       case ContentRef::kDeleted:
-        txn.delete_set.add(item.id.client, {item.id.clock, item.length});
+        txn.delete_set.add_joining(item.id.client, {item.id.clock, item.length});
         item.deleted = true;
         break;
       case ContentRef::kFormat:
         item.parent->has_formatting = true;
         break;
       case ContentRef::kType:
-        item.type->item = &item;
+        item.type()->item = &item;
         break;
       default:
         break;
@@ -136,7 +125,7 @@ class Engine {
   // transaction are queued for merging.
   void delete_content(Transaction& txn, Item& item) {
     if (item.ref != ContentRef::kType) return;
-    Type* type = item.type.get();
+    Type* type = item.type();
     for (Item* child = type->start; child != nullptr; child = child->right) {
       if (!child->deleted) {
         delete_item(txn, *child);
@@ -220,9 +209,9 @@ class Engine {
         item.right_origin.clock >= store.state(item.right_origin.client)) {
       return item.right_origin.client;
     }
-    if (item.parent_is_id && item.id.client != item.parent_id.client &&
-        item.parent_id.clock >= store.state(item.parent_id.client)) {
-      return item.parent_id.client;
+    if (item.parent_is_id && item.id.client != item.parent_id().client &&
+        item.parent_id().clock >= store.state(item.parent_id().client)) {
+      return item.parent_id().client;
     }
     if (item.has_origin) {
       item.left = get_item_clean_end(txn, item.origin);
@@ -244,11 +233,14 @@ class Engine {
         item.parent_sub = item.right->parent_sub;
       }
     } else if (item.parent_is_id) {
-      Item* parent_item = get_item(store, item.parent_id);
+      Item* parent_item = get_item(store, item.parent_id());
       item.parent_is_id = false;
+      if (item.ref == ContentRef::kString || item.ref == ContentRef::kDeleted) {
+        item.extra.reset();  // it held only the parent id
+      }
       // A GC'd parent, or one whose type was garbage-collected to ContentDeleted,
       // has no type: the item becomes GC.
-      item.parent = parent_item->is_item() && parent_item->ref == ContentRef::kType ? parent_item->type.get() : nullptr;
+      item.parent = parent_item->is_item() && parent_item->ref == ContentRef::kType ? parent_item->type() : nullptr;
     }
     return std::nullopt;
   }
@@ -264,16 +256,17 @@ class Engine {
       item.origin = item.left->last_id();
       Item tail;
       splice_content(item, tail, offset);  // `item` keeps the head, `tail` gets the rest
-      item.text = std::move(tail.text);
-      item.values = std::move(tail.values);
+      s_.text.release(item);
+      item.text_data = tail.text_data;
+      item.text_size = tail.text_size;
+      item.extra = std::move(tail.extra);
       item.length -= offset;
     }
     if (item.parent == nullptr) {
       // GC.integrate: the item's position or parent is gone.
       item.kind = Item::Kind::kGc;
-      item.text.clear();
-      item.values.clear();
-      item.type.reset();
+      s_.text.release(item);
+      item.extra.reset();
       add_struct(txn, s_.store, &item);
       return;
     }
@@ -353,7 +346,7 @@ class Engine {
     parent->hint_valid = false;
     if (item.countable && item.parent_sub == nullptr) parent->length -= item.length;
     item.deleted = true;
-    txn.delete_set.add(item.id.client, {item.id.clock, item.length});
+    txn.delete_set.add_joining(item.id.client, {item.id.clock, item.length});
     add_changed_type(txn, parent);
     delete_content(txn, item);
   }
@@ -362,7 +355,7 @@ class Engine {
   // descendants of a deleted type become GC structs.
   void gc_item(Item& item, bool parent_gcd) {
     if (item.ref == ContentRef::kType) {
-      Type* type = item.type.get();
+      Type* type = item.type();
       for (Item* child = type->start; child != nullptr;) {
         Item* next = child->right;
         gc_item(*child, true);
@@ -382,15 +375,13 @@ class Engine {
       // replaceStruct(store, item, new GC(item.id, item.length))
       item.kind = Item::Kind::kGc;
       item.ref = ContentRef::kNone;
-      item.text.clear();
-      item.values.clear();
-      item.type.reset();
+      s_.text.release(item);
+      item.extra.reset();
     } else {
       item.ref = ContentRef::kDeleted;
       item.countable = false;
-      item.text.clear();
-      item.values.clear();
-      item.type.reset();
+      s_.text.release(item);
+      item.extra.reset();
     }
   }
 
@@ -444,10 +435,12 @@ class Engine {
   void try_gc_delete_set(const DeleteSet& ds) {
     for (const auto& c : ds.clients()) {
       auto& structs = *s_.store.structs(c.client);
+      std::size_t hint = structs.size() - 1;  // the ranges are sorted: each search starts at the last
       for (std::size_t di = c.ranges.size(); di-- > 0;) {
         const DeleteRange& d = c.ranges[di];
         const std::uint64_t end = d.clock + d.len;
-        for (std::size_t si = find_index(structs, d.clock); si < structs.size() && structs[si]->id.clock < end; ++si) {
+        hint = structs.find_near(d.clock, hint);
+        for (std::size_t si = hint; si < structs.size() && structs.clock_at(si) < end; ++si) {
           Item* s = structs[si];
           if (s->is_item() && s->deleted && !s->keep) gc_item(*s, false);
         }
@@ -458,11 +451,13 @@ class Engine {
   void try_merge_delete_set(const DeleteSet& ds) {
     for (const auto& c : ds.clients()) {
       auto& structs = *s_.store.structs(c.client);
+      auto si = static_cast<std::ptrdiff_t>(structs.size() - 1);
       for (std::size_t di = c.ranges.size(); di-- > 0;) {
         const DeleteRange& d = c.ranges[di];
-        auto si =
-            static_cast<std::ptrdiff_t>(std::min(structs.size() - 1, 1 + find_index(structs, d.clock + d.len - 1)));
-        while (si > 0 && structs[static_cast<std::size_t>(si)]->id.clock >= d.clock) {
+        const std::size_t last =
+            structs.find_near(d.clock + d.len - 1, static_cast<std::size_t>(std::max<std::ptrdiff_t>(si, 0)));
+        si = static_cast<std::ptrdiff_t>(std::min(structs.size() - 1, 1 + last));
+        while (si > 0 && structs.clock_at(static_cast<std::size_t>(si)) >= d.clock) {
           si -= 1 + static_cast<std::ptrdiff_t>(try_merge_with_lefts(structs, static_cast<std::size_t>(si)));
         }
       }
@@ -506,6 +501,7 @@ class Engine {
     s_.cleanups.clear();
     for (Item* item : s_.dead) s_.free_item(item);
     s_.dead.clear();
+    if (s_.text.wants_compaction(s_.pool.size())) s_.compact_text();
   }
 
   DocState& state() { return s_; }
@@ -547,11 +543,21 @@ class Engine {
         if (i < first + 1 + merged) break;
         i -= 1 + merged;
       }
+      // A transaction that more than doubled the client's structs (loading a
+      // document) leaves up to half the arrays' capacity unused; give it back.
+      if (2 * first < structs.size()) structs.shrink_to_fit();
     }
+    // Splits are mostly recorded in clock order, one client after another, so
+    // each search starts where the previous one of the same client ended.
+    ClientStructs* hint_structs = nullptr;
+    std::size_t hint = 0;
     for (std::size_t k = txn.merge_structs.size(); k-- > 0;) {
       const Id id = txn.merge_structs[k]->id;
       auto& structs = *s_.store.structs(id.client);
-      const std::size_t pos = find_index(structs, id.clock);
+      const std::size_t pos =
+          &structs == hint_structs ? structs.find_near(id.clock, hint) : find_index(structs, id.clock);
+      hint_structs = &structs;
+      hint = pos;
       if (pos + 1 < structs.size() && try_merge_with_lefts(structs, pos + 1) > 1) continue;
       if (pos > 0) try_merge_with_lefts(structs, pos);
     }
@@ -575,12 +581,12 @@ class Engine {
       if (!end->deleted && end->ref == ContentRef::kFormat) {
         bool found = false;
         for (auto& [k, v] : end_formats) {
-          if (k == end->text) {
+          if (k == end->key()) {
             v = end;
             found = true;
           }
         }
-        if (!found) end_formats.emplace_back(end->text, end);
+        if (!found) end_formats.emplace_back(end->key(), end);
       }
       end = end->right;
     }
@@ -589,7 +595,7 @@ class Engine {
     while (start != end) {
       if (curr == start) reached_curr = true;
       if (!start->deleted && start->ref == ContentRef::kFormat) {
-        const std::string& key = start->text;
+        const std::string& key = start->key();
         const AttrRef value_ref = format_value(*start);
         const AttrRef* value = &value_ref;
         const AttrRef* start_value = attr_get(start_attrs, key);
@@ -623,10 +629,10 @@ class Engine {
     std::vector<std::string> seen;
     while (item != nullptr && (item->deleted || !item->countable)) {
       if (!item->deleted && item->ref == ContentRef::kFormat) {
-        if (std::find(seen.begin(), seen.end(), item->text) != seen.end()) {
+        if (std::find(seen.begin(), seen.end(), item->key()) != seen.end()) {
           delete_item(txn, *item);
         } else {
-          seen.push_back(item->text);
+          seen.push_back(item->key());
         }
       }
       item = item->left;
@@ -709,16 +715,17 @@ class Engine {
 
   // ---- applying updates (encoding.js, DeleteSet.js) ------------------------------
 
-  struct ClientRefs {
-    std::size_t i = 0;
-    std::vector<Item*> refs;
-    bool removed = false;  // moved to the pending structs (deleted from Yjs's map)
-  };
-
   // readClientsStructRefs: the update's structs as unintegrated items, by client
   // (a later group of the same client replaces an earlier one, as in Yjs).
-  SmallMap<std::uint64_t, ClientRefs> make_refs(const DecodedUpdate& update) {
-    SmallMap<std::uint64_t, ClientRefs> refs;
+  // Fills `scratch.refs` and `scratch.items`.
+  void make_refs(const DecodedUpdate& update, ApplyScratch& scratch) {
+    auto& refs = scratch.refs;
+    auto& items = scratch.items;
+    std::size_t text_bytes = 0;
+    for (const Block& b : update.blocks) {
+      if (b.kind == BlockKind::kItem && b.ref == ContentRef::kString) text_bytes += b.text.size();
+    }
+    s_.text.make_room(text_bytes);
     std::size_t next_group = 0;
     std::uint64_t group_client = 0;
     for (std::size_t k = 0; k < update.blocks.size(); ++k) {
@@ -726,7 +733,9 @@ class Engine {
       if (next_group < update.group_starts.size() && update.group_starts[next_group] == k) {
         ++next_group;
         group_client = b.id.client;
-        refs[group_client] = ClientRefs{};  // a second group of a client replaces the first
+        ClientRefs& r = refs[group_client];
+        for (std::size_t k2 = r.i; k2 < r.end; ++k2) s_.discard.push_back(items[k2]);
+        r = ClientRefs{items.size(), items.size(), false};  // a second group of a client replaces the first
       }
       Item* item = s_.new_item();
       item->id = b.id;
@@ -745,24 +754,29 @@ class Engine {
           item->parent = s_.get_root(b.parent_name);
         } else if (b.parent_kind == ParentKind::kId) {
           item->parent_is_id = true;
-          item->parent_id = b.parent_id;
+          item->ensure_extra().parent_id = b.parent_id;
         }
         if (b.has_parent_sub) item->parent_sub = s_.intern(b.parent_sub);
         item->ref = b.ref;
         item->type_ref = b.type_ref;
         item->countable = countable(b.ref);
-        item->text.assign(b.text);
-        item->values.assign(b.values.begin(), b.values.end());
-        if (b.ref == ContentRef::kFormat) item->value_identity = s_.next_identity++;
+        if (b.ref == ContentRef::kString) {
+          s_.text.assign(*item, b.text);
+        } else if (b.ref == ContentRef::kBinary || b.ref == ContentRef::kFormat || b.ref == ContentRef::kDoc) {
+          item->ensure_extra().str.assign(b.text);
+        }
+        if (!b.values.empty()) item->ensure_extra().values.assign(b.values.begin(), b.values.end());
+        if (b.ref == ContentRef::kFormat) item->ensure_extra().value_identity = s_.next_identity++;
         if (b.ref == ContentRef::kType) {
-          item->type = std::make_unique<Type>();
-          item->type->type_ref = b.type_ref;
-          item->type->name.assign(b.text);
+          auto type = std::make_unique<Type>();
+          type->type_ref = b.type_ref;
+          type->name.assign(b.text);
+          item->ensure_extra().type = std::move(type);
         }
       }
-      refs[group_client].refs.push_back(item);
+      items.push_back(item);
+      refs[group_client].end = items.size();
     }
-    return refs;
   }
 
   // Blocks of structs that could not be integrated, grouped by client, for the
@@ -781,9 +795,11 @@ class Engine {
   };
 
   // integrateStructs
-  std::optional<PendingStructs> integrate_structs(Transaction& txn, SmallMap<std::uint64_t, ClientRefs>& refs) {
-    std::vector<Item*> stack;
-    std::vector<std::uint64_t> ids;
+  std::optional<PendingStructs> integrate_structs(Transaction& txn, ApplyScratch& scratch) {
+    auto& refs = scratch.refs;
+    const auto& items = scratch.items;
+    auto& stack = scratch.stack;
+    auto& ids = scratch.ids;
     for (const auto& [client, r] : refs.entries()) ids.push_back(client);
     std::sort(ids.begin(), ids.end());
     if (ids.empty()) return std::nullopt;
@@ -791,7 +807,7 @@ class Engine {
     auto next_target = [&]() -> ClientRefs* {
       while (!ids.empty()) {
         ClientRefs& t = refs[ids.back()];
-        if (t.i < t.refs.size()) return &t;
+        if (t.i < t.end) return &t;
         ids.pop_back();
       }
       return nullptr;
@@ -804,8 +820,8 @@ class Engine {
     auto update_missing = [&](std::uint64_t client, std::uint64_t clock) {
       if (!missing.has(client) || missing.get(client) > clock) missing.set(client, clock);
     };
-    Item* head = cur->refs[cur->i++];
-    SmallMap<std::uint64_t, std::uint64_t> state;
+    Item* head = items[cur->i++];
+    auto& state = scratch.state;
     auto add_stack_to_rest = [&]() {
       for (Item* item : stack) {
         const std::uint64_t client = item->id.client;
@@ -813,9 +829,9 @@ class Engine {
         if (found != nullptr && !found->removed) {
           ClientRefs& r = *found;
           --r.i;
-          rest.set(client, std::vector<Item*>(r.refs.begin() + static_cast<std::ptrdiff_t>(r.i), r.refs.end()));
-          r.refs.clear();
-          r.i = 0;
+          rest.set(client, std::vector<Item*>(items.begin() + static_cast<std::ptrdiff_t>(r.i),
+                                              items.begin() + static_cast<std::ptrdiff_t>(r.end)));
+          r.i = r.end;
           r.removed = true;
         } else {
           rest.set(client, {item});
@@ -841,11 +857,11 @@ class Engine {
           if (miss) {
             stack.push_back(head);
             ClientRefs* dep = refs.find(*miss);
-            if (dep == nullptr || dep->removed || dep->i == dep->refs.size()) {
+            if (dep == nullptr || dep->removed || dep->i == dep->end) {
               update_missing(*miss, s_.store.state(*miss));
               add_stack_to_rest();
             } else {
-              head = dep->refs[dep->i++];
+              head = items[dep->i++];
               continue;
             }
           } else if (offset == 0 || offset < head->length) {
@@ -861,12 +877,12 @@ class Engine {
       if (!stack.empty()) {
         head = stack.back();
         stack.pop_back();
-      } else if (cur != nullptr && cur->i < cur->refs.size()) {
-        head = cur->refs[cur->i++];
+      } else if (cur != nullptr && cur->i < cur->end) {
+        head = items[cur->i++];
       } else {
         cur = next_target();
         if (cur == nullptr) break;
-        head = cur->refs[cur->i++];
+        head = items[cur->i++];
       }
     }
     // Refs of clients never reached (every struct went to rest) are not leaked.
@@ -874,8 +890,8 @@ class Engine {
     PendingStructs pending;
     pending.missing = std::move(missing);
     pending.update = encode_rest(rest);
-    for (auto& [client, items] : rest.clients) {
-      for (Item* item : items) s_.discard.push_back(item);
+    for (auto& [client, pending_items] : rest.clients) {
+      for (Item* item : pending_items) s_.discard.push_back(item);
     }
     return pending;
   }
@@ -925,7 +941,7 @@ class Engine {
     if (s.parent_sub != nullptr) v.parent_sub = *s.parent_sub;
     if (s.parent_is_id) {
       v.parent_kind = ParentKind::kId;
-      v.parent_id = s.parent_id;
+      v.parent_id = s.parent_id();
     } else if (s.parent != nullptr) {
       if (s.parent->item == nullptr) {
         v.parent_kind = ParentKind::kRoot;
@@ -935,8 +951,22 @@ class Engine {
         v.parent_id = s.parent->item->id;
       }
     }
-    v.text = s.ref == ContentRef::kType ? std::string_view(s.type->name) : std::string_view(s.text);
-    v.values = s.values;
+    switch (s.ref) {
+      case ContentRef::kString:
+        v.text = s.text();
+        break;
+      case ContentRef::kType:
+        v.text = s.type()->name;
+        break;
+      case ContentRef::kBinary:
+      case ContentRef::kFormat:
+      case ContentRef::kDoc:
+        v.text = s.key();
+        break;
+      default:
+        break;
+    }
+    v.values = s.values();
     writer.write(BlockKind::kItem, s.id, s.length, &v, offset);
   }
 
@@ -946,20 +976,21 @@ class Engine {
     for (const auto& c : ds.clients()) {
       const std::uint64_t state = s_.store.state(c.client);
       ClientStructs* structs = s_.store.structs(c.client);
+      std::size_t hint = 0;  // the ranges are sorted (if the update is Yjs's): each search starts at the last
       for (const DeleteRange& d : c.ranges) {
         const std::uint64_t clock = d.clock;
         const std::uint64_t end = d.clock + d.len;
         if (clock < state) {
           if (state < end) unapplied.add(c.client, {state, end - state});
-          std::size_t index = find_index(*structs, clock);
+          std::size_t index = structs->find_near(clock, hint);
           Item* s = (*structs)[index];
           if (!s->is_deleted() && s->id.clock < clock) {
             structs->insert(index + 1, split_item(txn, s, clock - s->id.clock));
             ++index;
           }
           while (index < structs->size()) {
+            if (structs->clock_at(index) >= end) break;
             s = (*structs)[index++];
-            if (s->id.clock >= end) break;
             if (!s->is_deleted()) {
               if (end < s->end()) {
                 structs->insert(index, split_item(txn, s, end - s->id.clock));
@@ -967,6 +998,7 @@ class Engine {
               delete_item(txn, *s);
             }
           }
+          hint = index;
         } else {
           unapplied.add(c.client, {clock, end - clock});
         }
@@ -990,11 +1022,13 @@ class Engine {
         [&](Transaction& txn) {
           txn.local = false;
           bool retry = false;
-          auto refs = make_refs(update);
-          auto rest = integrate_structs(txn, refs);
-          for (auto& [client, r] : refs.entries()) {
-            for (std::size_t k = r.i; k < r.refs.size(); ++k) s_.discard.push_back(r.refs[k]);
+          auto scratch = s_.apply_scratch.lease();
+          make_refs(update, *scratch);
+          auto rest = integrate_structs(txn, *scratch);
+          for (auto& [client, r] : scratch->refs.entries()) {
+            for (std::size_t k = r.i; k < r.end; ++k) s_.discard.push_back(scratch->items[k]);
           }
+          scratch->release_if_large();
           if (s_.pending_structs) {
             PendingStructs& pending = *s_.pending_structs;
             for (const auto& [client, clock] : pending.missing.entries()) {

@@ -36,26 +36,26 @@ Any content_value(const Item& item, std::size_t index) {
   switch (item.ref) {
     case ContentRef::kAny:
     case ContentRef::kJson:
-      return item.values[index];
+      return item.values()[index];
     case ContentRef::kEmbed:
-      return item.values[0];
+      return item.values()[0];
     case ContentRef::kBinary: {
       Any b = Any::make(Any::Kind::kBytes);
-      b.str = item.text;
+      b.str = item.key();
       return b;
     }
     case ContentRef::kType:
-      return type_json(*item.type, kind_of_nested(*item.type));
+      return type_json(*item.type(), kind_of_nested(*item.type()));
     case ContentRef::kDoc:
       return Any::make(Any::Kind::kObject);
     case ContentRef::kString: {
       // getContent() of a string is its UTF-16 units, one element each.
       std::size_t i = 0;
       bool inside = false;
-      const std::size_t pos = utf16_to_byte_offset(item.text, index, inside);
+      const std::size_t pos = utf16_to_byte_offset(item.text(), index, inside);
       i = pos;
       std::string unit;
-      const std::uint32_t cp = next_code_point(item.text, i);
+      const std::uint32_t cp = next_code_point(item.text(), i);
       if (cp >= 0x10000) {
         append_code_point(unit, inside ? low_surrogate(cp) : high_surrogate(cp));
       } else {
@@ -71,7 +71,7 @@ Any content_value(const Item& item, std::size_t index) {
 std::string text_string(const Type& t) {
   std::string out;
   for (const Item* n = t.start; n != nullptr; n = n->right) {
-    if (!n->deleted && n->ref == ContentRef::kString) out += n->text;
+    if (!n->deleted && n->ref == ContentRef::kString) out += n->text();
   }
   return out;
 }
@@ -119,7 +119,7 @@ Any text_delta(const Type& t) {
     if (n->deleted) continue;
     switch (n->ref) {
       case ContentRef::kString:
-        str += n->text;
+        str += n->text();
         break;
       case ContentRef::kType:
       case ContentRef::kEmbed: {
@@ -134,14 +134,14 @@ Any text_delta(const Type& t) {
         pack();
         // updateCurrentAttributes on a JS Map: set keeps an existing key's place,
         // null deletes it (and a later set appends it again).
-        const Any& value = n->values[0];
-        const auto it = std::find_if(attrs.begin(), attrs.end(), [&](const auto& e) { return e.first == n->text; });
+        const Any& value = n->values()[0];
+        const auto it = std::find_if(attrs.begin(), attrs.end(), [&](const auto& e) { return e.first == n->key(); });
         if (value.kind == Any::Kind::kNull) {
           if (it != attrs.end()) attrs.erase(it);
         } else if (it != attrs.end()) {
           it->second = &value;
         } else {
-          attrs.emplace_back(n->text, &value);
+          attrs.emplace_back(n->key(), &value);
         }
         break;
       }
@@ -259,7 +259,7 @@ std::string xml_children_string(const Type& t) {
   for (const Item* n = t.start; n != nullptr; n = n->right) {
     if (n->deleted || !n->countable) continue;
     if (n->ref == ContentRef::kType) {
-      out += xml_string(*n->type);
+      out += xml_string(*n->type());
     } else {
       for (std::size_t i = 0; i < n->length; ++i) out += js_string(content_value(*n, i));
     }
@@ -320,7 +320,7 @@ RootKind infer_kind(const Type& t) {
         text = true;
         break;
       case ContentRef::kType:
-        if (n->type->type_ref == 3 || n->type->type_ref == 5 || n->type->type_ref == 6) {
+        if (n->type()->type_ref == 3 || n->type()->type_ref == 5 || n->type()->type_ref == 6) {
           xml = true;
         } else {
           list = true;
@@ -427,7 +427,7 @@ Result<std::size_t> prosemirror_children(const Type& t, const std::string& holde
   for (const Item* n = t.start; n != nullptr; n = n->right) {
     if (n->deleted || !n->countable) continue;
     if (n->ref != ContentRef::kType) return prosemirror_error(holder + " holds a non-XML value");
-    auto child = prosemirror_node(*n->type);
+    auto child = prosemirror_node(*n->type());
     if (!child.ok()) return child.error();
     ++count;
     if (flatten && child->kind == Any::Kind::kArray) {

@@ -2,8 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <deque>
+#include <random>
 #include <string>
+#include <vector>
 
+#include "crdt/doc_internal.h"
 #include "crdt/framing.h"
 #include "crdt/test_support.h"
 
@@ -275,6 +279,126 @@ TEST(DocEdits, BadEditsAreRefused) {
   EXPECT_FALSE(d.delete_text("t", 0, 1).ok());
   EXPECT_FALSE(d.format_text("t", 0, 1, Any::null()).ok());  // attributes must be an object
   EXPECT_EQ(d.text("t"), "");
+}
+
+// Text lives in a shared arena: splits share bytes, merges reuse adjacent ones,
+// and once enough is garbage the live text is compacted. Typing, deleting and
+// inserting in the middle far past that point must read like a plain string,
+// surrogate pairs (which a split cannot share) included, and a peer applying
+// the edits as updates must see the same text.
+TEST(Doc, TextSurvivesArenaCompaction) {
+  Doc d({.gc = true, .client_id = 1, .limits = {}});
+  Doc peer({.gc = true, .client_id = 2, .limits = {}});
+  std::u16string expected;  // UTF-16, as Yjs indexes
+  std::mt19937_64 rng(11);
+  const auto to_utf8 = [](const std::u16string& s) {
+    std::string out;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+      std::uint32_t cp = s[i];
+      if (cp >= 0xD800 && cp < 0xDC00) cp = 0x10000 + ((cp - 0xD800) << 10) + (s[++i] - 0xDC00);
+      if (cp < 0x80) {
+        out += static_cast<char>(cp);
+      } else if (cp < 0x800) {
+        out += static_cast<char>(0xC0 | (cp >> 6));
+        out += static_cast<char>(0x80 | (cp & 0x3F));
+      } else if (cp < 0x10000) {
+        out += static_cast<char>(0xE0 | (cp >> 12));
+        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+        out += static_cast<char>(0x80 | (cp & 0x3F));
+      } else {
+        out += static_cast<char>(0xF0 | (cp >> 18));
+        out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+        out += static_cast<char>(0x80 | (cp & 0x3F));
+      }
+    }
+    return out;
+  };
+  // A position that does not fall between the halves of a surrogate pair.
+  const auto boundary = [&](std::size_t i) {
+    return i > 0 && i < expected.size() && expected[i] >= 0xDC00 && expected[i] < 0xE000 ? i - 1 : i;
+  };
+  for (int step = 0; step < 3000; ++step) {
+    if (expected.size() < 2000 || rng() % 3 != 0) {
+      std::u16string piece;
+      const std::size_t n = 1 + rng() % 200;
+      for (std::size_t k = 0; k < n; ++k) {
+        if (rng() % 16 == 0) {
+          piece += u"\U0001F600";
+        } else {
+          piece += static_cast<char16_t>(u'a' + rng() % 26);
+        }
+      }
+      const std::size_t at = boundary(rng() % (expected.size() + 1));
+      auto update = d.insert_text("t", at, to_utf8(piece));
+      ASSERT_TRUE(update.ok());
+      ASSERT_TRUE(peer.apply_update(*update).ok());
+      expected.insert(at, piece);
+    } else {
+      const std::size_t at = boundary(rng() % expected.size());
+      const std::size_t end = boundary(std::min(expected.size(), at + 1 + rng() % 400));
+      if (end <= at) continue;
+      auto update = d.delete_text("t", at, end - at);
+      ASSERT_TRUE(update.ok());
+      ASSERT_TRUE(peer.apply_update(*update).ok());
+      expected.erase(at, end - at);
+    }
+    if (step % 100 == 0) {
+      ASSERT_EQ(d.text("t"), to_utf8(expected));
+      ASSERT_EQ(peer.text("t"), to_utf8(expected));
+    }
+  }
+  ASSERT_EQ(d.text("t"), to_utf8(expected));
+  ASSERT_EQ(peer.text("t"), to_utf8(expected));
+  EXPECT_EQ(state_hex(d), state_hex(peer));
+}
+
+// The per-client struct array keeps a hole where it was last edited; whatever
+// the order of inserts, erases and appends, it must read and bisect like a plain
+// sorted vector.
+TEST(ClientStructs, ReadsLikeASortedVector) {
+  std::mt19937_64 rng(7);
+  std::deque<detail::Item> items;
+  std::vector<detail::Item*> expected;
+  detail::ClientStructs structs;
+  const auto clock_at = [&](std::size_t i) { return expected[i]->id.clock; };
+  for (int step = 0; step < 20000; ++step) {
+    const std::uint64_t op = rng() % 8;
+    if (op < 5 || expected.size() < 2) {
+      // A new struct at a random place, with a start clock between its neighbours'.
+      const std::size_t pos = op == 0 || expected.empty() ? expected.size() : rng() % expected.size();
+      const std::uint64_t low = pos == 0 ? 0 : clock_at(pos - 1) + 1;
+      const std::uint64_t high = pos == expected.size() ? low + (std::uint64_t{1} << 40) : clock_at(pos);
+      if (low >= high) continue;
+      detail::Item* item = &items.emplace_back();
+      item->id.clock = low + rng() % (high - low);
+      expected.insert(expected.begin() + static_cast<std::ptrdiff_t>(pos), item);
+      if (pos == expected.size() - 1) {
+        structs.push_back(item);
+      } else {
+        structs.insert(pos, item);
+      }
+    } else if (op == 5) {
+      const std::size_t first = 1 + rng() % (expected.size() - 1);  // index 0 keeps the lowest clock
+      const std::size_t last = std::min(expected.size(), first + 1 + rng() % 3);
+      expected.erase(expected.begin() + static_cast<std::ptrdiff_t>(first),
+                     expected.begin() + static_cast<std::ptrdiff_t>(last));
+      structs.erase(first, last);
+    }
+    if (op == 6 && step % 64 == 0) structs.shrink_to_fit();
+    ASSERT_EQ(structs.size(), expected.size());
+    ASSERT_EQ(structs.back(), expected.back());
+    if (step % 16 == 0) {
+      for (std::size_t i = 0; i < expected.size(); ++i) ASSERT_EQ(structs[i], expected[i]);
+    }
+    for (int probe = 0; probe < 8; ++probe) {
+      const std::size_t i = rng() % expected.size();
+      const std::uint64_t end = i + 1 < expected.size() ? clock_at(i + 1) : clock_at(i) + 5;
+      const std::uint64_t clock = clock_at(i) + rng() % (end - clock_at(i));
+      ASSERT_EQ(structs.find(clock), i);
+      ASSERT_EQ(structs.find_near(clock, rng() % (expected.size() + 2)), i);
+    }
+  }
 }
 
 }  // namespace

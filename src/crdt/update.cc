@@ -43,8 +43,8 @@ Result<Bytes> finish(Enc& enc, const char* what) {
 }
 
 template <class Dec>
-Result<DecodedUpdate> decode_impl(ByteView bytes, const Limits& limits) {
-  DecodedUpdate out;
+Status decode_impl(ByteView bytes, const Limits& limits, DecodedUpdate& out) {
+  out.clear();
   Dec dec(bytes, out.arena, limits);
   LazyReader<Dec> reader(dec, false);
   std::uint64_t group = 0;
@@ -58,7 +58,7 @@ Result<DecodedUpdate> decode_impl(ByteView bytes, const Limits& limits) {
   }
   if (dec.failed()) return malformed("update: truncated, malformed or over the limits in the struct section");
   if (!detail::read_delete_set(dec, out.delete_set)) return malformed("update: truncated or malformed delete set");
-  return out;
+  return {};
 }
 
 template <class Enc>
@@ -453,7 +453,14 @@ Result<Bytes> encode_delete_set(const DeleteSet& ds, UpdateFormat format) {
 }
 
 Result<DecodedUpdate> decode_update(ByteView update, UpdateFormat format, const Limits& limits) {
-  return format == UpdateFormat::kV1 ? decode_impl<DecoderV1>(update, limits) : decode_impl<DecoderV2>(update, limits);
+  DecodedUpdate out;
+  if (Status st = decode_update_into(update, format, limits, out); !st.ok()) return st.error();
+  return out;
+}
+
+Status decode_update_into(ByteView update, UpdateFormat format, const Limits& limits, DecodedUpdate& out) {
+  return format == UpdateFormat::kV1 ? decode_impl<DecoderV1>(update, limits, out)
+                                     : decode_impl<DecoderV2>(update, limits, out);
 }
 
 Result<Bytes> encode_update(const DecodedUpdate& update, UpdateFormat format) {

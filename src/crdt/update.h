@@ -96,6 +96,13 @@ struct DecodedUpdate {
   std::vector<Block> blocks;              // in wire order
   std::vector<std::size_t> group_starts;  // index of the first block of each group (client run)
   DeleteSet delete_set;
+
+  void clear() {  // keeps the vectors' capacity
+    arena = StringArena();
+    blocks.clear();
+    group_starts.clear();
+    delete_set.clear();
+  }
 };
 
 inline constexpr std::string_view kCrdtDomain = "crdt";
@@ -103,6 +110,9 @@ enum class CrdtErrc : int { kMalformed = 1, kLimit = 2, kUnencodable = 3 };
 
 Result<DecodedUpdate> decode_update(ByteView update, UpdateFormat format = UpdateFormat::kV1,
                                     const Limits& limits = {});
+// decode_update into `out`, reusing its buffers (for callers decoding update after
+// update); on failure `out` holds a partial decode.
+Status decode_update_into(ByteView update, UpdateFormat format, const Limits& limits, DecodedUpdate& out);
 // Writes blocks (grouped into runs of one client, in the order given) and the delete set.
 Result<Bytes> encode_update(const DecodedUpdate& update, UpdateFormat format = UpdateFormat::kV1);
 
