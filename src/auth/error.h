@@ -1,8 +1,10 @@
-// The auth module's error domain and codes, shared by passwords, keys and
-// tokens, so a caller (HTTP route, WebSocket auth) can map a failure to a
-// response and a log reason without parsing messages.
+// The auth module's error domain and codes, shared by passwords, keys, tokens
+// and the account service, so a caller (HTTP route, WebSocket auth) can map a
+// failure to a response and a log reason without parsing messages.
 #pragma once
 
+#include <chrono>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -37,10 +39,37 @@ enum ErrorCode : int {
   kBadKey = 30,      // key material refused (size, all zero, halves disagree)
   kKeyStoreIo = 31,  // file system error or unsafe permissions in the key directory
   kBadOptions = 32,  // configuration out of range
+  // Accounts and sessions (service.h). Each has its own name (error_name) for
+  // the JSON body {"error": name, "message": text}; the HTTP status in brackets.
+  kInvalidInput = 40,        // [400] a field has the wrong shape (username, email, new password, document id)
+  kUsernameTaken = 41,       // [409] another account has this username (case-insensitively)
+  kEmailTaken = 42,          // [409] another account has this email
+  kInvalidCredentials = 43,  // [401] unknown login or wrong password (never says which)
+  kDisabled = 44,            // [403] the account is disabled (only told after a correct password)
+  kRateLimited = 45,         // [429] too many attempts; retry_after() says how long to wait
+  kSessionExpired = 46,      // [401] the refresh family reached its idle or absolute lifetime
+  kSessionRevoked = 47,      // [401] unknown refresh token, or its family (sid) was revoked
+  kReuseDetected = 48,       // [401] a rotated-away refresh token came back: its family is now revoked
+  kForbidden = 49,           // [403] authenticated, but no role allows this
+  kUnavailable = 50,         // [503] the account store failed (the message names the storage error)
 };
 
 inline Error auth_error(ErrorCode code, std::string message) {
   return Error{kDomain, code, std::move(message)};
 }
+
+// The stable name of an auth code for the JSON `error` field: "invalid_input",
+// "username_taken", ... for the account codes; every access-token code is
+// "invalid_token" (a client learns nothing about why a token failed);
+// "internal_error" for anything else, including errors of other domains.
+std::string_view error_name(int code);
+std::string_view error_name(const Error& error);
+
+// A kRateLimited error. Error has no field for the wait, so it is the end of
+// the message ("...; retry after N s"), written only here and read back only
+// by retry_after(); `retry_after` is at least 1 s.
+Error rate_limited_error(std::string_view what, std::chrono::seconds retry_after);
+// The wait of a rate_limited_error(); nullopt for any other error.
+std::optional<std::chrono::seconds> retry_after(const Error& error);
 
 }  // namespace quire::auth
