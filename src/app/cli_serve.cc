@@ -5,14 +5,20 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <functional>
 #include <map>
 
 #include "app/cli.h"
+#include "auth/crypto.h"
+#include "auth/keys.h"
+#include "auth/service.h"
 #include "base/log.h"
+#include "server/api.h"
 #include "server/server.h"
+#include "storage/sqlite_account_store.h"
 #include "storage/sqlite_store.h"
 
 namespace quire::app {
@@ -21,6 +27,7 @@ namespace {
 struct Settings {
   server::ServerConfig config;
   std::string dev_auth;
+  std::string issuer = "quire";
   std::string log_level = "info";
   bool log_json = false;
 };
@@ -100,7 +107,9 @@ const std::vector<Option>& options() {
        [](Settings& s, const std::string& v) { return !(s.config.static_dir = v).empty(); }},
       {"allowed-origins", "comma-separated exact origins allowed to open WebSockets (default: same host)",
        [](Settings& s, const std::string& v) { return !(s.config.allowed_origins = split_list(v)).empty(); }},
-      {"dev-auth", "development tokens [name:]TOKEN=rw|ro,... (loopback listeners only)",
+      {"issuer", "the access tokens' iss and aud (default quire; the same on every node)",
+       [](Settings& s, const std::string& v) { return !(s.issuer = v).empty(); }},
+      {"dev-auth", "development tokens [name:]TOKEN=rw|ro,... instead of accounts (loopback listeners only)",
        [](Settings& s, const std::string& v) { return !(s.dev_auth = v).empty(); }},
       {"threads", "I/O threads (default: one per core)", number(&server::ServerConfig::threads)},
       {"hsts", "send Strict-Transport-Security (behind a TLS proxy)",
@@ -244,7 +253,20 @@ int run_serve(const std::vector<std::string>& args) {
   log::parse_level(s.log_level, level);
   log::configure(level, s.log_json);
 
+  if (::mkdir(s.config.data_dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return fail("cannot create data directory " + s.config.data_dir + ": " + std::strerror(errno));
+  }
+  const std::string db_path = s.config.data_dir + "/quire.db";
+  auto store = storage::SqliteStore::open(db_path);
+  if (!store) return fail(store.error().to_string());
+
+  // Accounts (the default): access tokens from /api/auth, roles from the
+  // account store. --dev-auth replaces them with fixed tokens on loopback.
   std::unique_ptr<server::Authenticator> auth;
+  std::unique_ptr<storage::AccountStore> service_store;
+  std::unique_ptr<auth::KeyStore> keys;
+  std::unique_ptr<auth::AuthService> service;
+  std::unique_ptr<server::Api> api;
   if (!s.dev_auth.empty()) {
     if (!is_loopback(s.config.host)) {
       return fail("--dev-auth is for development only: it is refused unless listening on a loopback address");
@@ -253,14 +275,24 @@ int run_serve(const std::vector<std::string>& args) {
     if (!dev) return usage(dev.error().message);
     auth = std::make_unique<server::DevAuthenticator>(std::move(*dev));
   } else {
-    return fail("no authentication configured: give --dev-auth TOKEN=rw (accounts arrive in a later release)");
+    if (Status st = auth::init_crypto(); !st) return fail(st.error().to_string());
+    auto accounts = storage::SqliteAccountStore::open(db_path);
+    auto api_accounts = storage::SqliteAccountStore::open(db_path);
+    if (!accounts) return fail(accounts.error().to_string());
+    if (!api_accounts) return fail(api_accounts.error().to_string());
+    const auto now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
+    auto key_store = auth::KeyStore::open(s.config.data_dir + "/keys", auth::KeyStoreOptions{}, now);
+    if (!key_store) return fail(key_store.error().to_string());
+    service_store = std::move(*accounts);
+    keys = std::move(*key_store);
+    auth::AuthConfig config;
+    config.issuer = s.issuer;
+    config.audience = s.issuer;
+    if (Status st = auth::check_config(config); !st) return fail(st.error().to_string());
+    service = std::make_unique<auth::AuthService>(*service_store, *keys, config);
+    api = std::make_unique<server::Api>(*service, std::move(*api_accounts), s.config);
+    auth = api->authenticator();
   }
-
-  if (::mkdir(s.config.data_dir.c_str(), 0700) != 0 && errno != EEXIST) {
-    return fail("cannot create data directory " + s.config.data_dir + ": " + std::strerror(errno));
-  }
-  auto store = storage::SqliteStore::open(s.config.data_dir + "/quire.db");
-  if (!store) return fail(store.error().to_string());
 
   // Messages and documents of megabytes pass through several threads: with
   // glibc's default dynamic mmap threshold, once such a block is freed, later
@@ -269,7 +301,7 @@ int run_serve(const std::vector<std::string>& args) {
   // process's memory follows what it holds.
   mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 
-  server::Server server(s.config, **store, std::move(auth));
+  server::Server server(s.config, **store, std::move(auth), api.get());
   if (Status st = server.listen(); !st) return fail(st.error().message);
   const std::string host = s.config.host.find(':') != std::string::npos ? "[" + s.config.host + "]" : s.config.host;
   log::info("listening", {{"address", host + ":" + std::to_string(server.port())}, {"data_dir", s.config.data_dir}});

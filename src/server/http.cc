@@ -13,6 +13,7 @@
 #include <fstream>
 
 #include "base/log.h"
+#include "server/api.h"
 #include "server/http_util.h"
 #include "server/server_internal.h"
 
@@ -76,6 +77,18 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     }
     Request req = parser_->release();
     if (beast::websocket::is_upgrade(req)) return upgrade(std::move(req));
+    const std::string_view target = req.target();
+    if (server_.api != nullptr && target.starts_with("/api/")) {
+      // Off the I/O thread (argon2id, SQLite); the answer comes back to this strand.
+      beast::error_code peer_error;
+      const auto peer = stream_.socket().remote_endpoint(peer_error);
+      server_.api->handle(std::move(req), peer_error ? std::string() : peer.address().to_string(),
+                          [self = shared_from_this()](Response res) {
+                            asio::post(self->stream_.get_executor(),
+                                       [self, res = std::move(res)]() mutable { self->write(std::move(res)); });
+                          });
+      return;
+    }
     write(route(req));
   }
 

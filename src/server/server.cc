@@ -50,8 +50,10 @@ void Server::Impl::shutdown() {
   rooms.shutdown();
 }
 
-Server::Server(ServerConfig config, storage::Store& store, std::unique_ptr<Authenticator> auth)
-    : impl_(std::make_unique<Impl>(std::move(config), store, std::move(auth))) {}
+Server::Server(ServerConfig config, storage::Store& store, std::unique_ptr<Authenticator> auth, Api* api)
+    : impl_(std::make_unique<Impl>(std::move(config), store, std::move(auth))) {
+  impl_->api = api;
+}
 
 Server::~Server() = default;
 

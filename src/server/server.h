@@ -20,7 +20,8 @@ namespace quire::server {
 
 class Server {
  public:
-  Server(ServerConfig config, storage::Store& store, std::unique_ptr<Authenticator> auth);
+  // `api` (optional, not owned) answers /api/*; without it those routes are 404.
+  Server(ServerConfig config, storage::Store& store, std::unique_ptr<Authenticator> auth, class Api* api = nullptr);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;

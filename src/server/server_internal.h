@@ -26,6 +26,7 @@ namespace beast = boost::beast;
 using tcp = asio::ip::tcp;
 
 class WsSession;
+class Api;
 
 struct Server::Impl {
   Impl(ServerConfig c, storage::Store& s, std::unique_ptr<Authenticator> a);
@@ -33,6 +34,7 @@ struct Server::Impl {
   ServerConfig config;
   storage::Store& store;
   std::unique_ptr<Authenticator> auth;
+  Api* api = nullptr;
   Metrics metrics;
   asio::io_context io;
   tcp::acceptor acceptor;
