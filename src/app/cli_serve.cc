@@ -28,6 +28,8 @@ struct Settings {
   server::ServerConfig config;
   std::string dev_auth;
   std::string issuer = "quire";
+  std::chrono::seconds access_ttl{600};
+  std::chrono::seconds token_leeway{60};
   std::string log_level = "info";
   bool log_json = false;
 };
@@ -87,6 +89,16 @@ std::function<bool(Settings&, const std::string&)> room_number(T room::RoomLimit
   };
 }
 
+std::function<bool(Settings&, const std::string&)> seconds_between(std::chrono::seconds Settings::*field,
+                                                                   std::uint64_t min, std::uint64_t max) {
+  return [field, min, max](Settings& s, const std::string& v) {
+    std::uint64_t n;
+    if (!parse_u64(v, n) || n < min || n > max) return false;
+    s.*field = std::chrono::seconds(n);
+    return true;
+  };
+}
+
 const std::vector<Option>& options() {
   static const std::vector<Option> kOptions = {
       {"listen", "HOST:PORT to listen on (default 127.0.0.1:8080; port 0 picks one)",
@@ -123,6 +135,12 @@ const std::vector<Option>& options() {
       {"rate-burst", "messages per connection at once (100)", number(&server::ServerConfig::rate_burst)},
       {"auth-timeout-ms", "time to authenticate after connecting (5000; close 4401)",
        number(&server::ServerConfig::auth_timeout_ms)},
+      {"recheck-ms", "re-check open sockets' sessions and document roles this often (5000)",
+       number(&server::ServerConfig::recheck_ms)},
+      {"access-ttl-seconds", "lifetime of an access token (600; 1 to 900, below 60 for tests only)",
+       seconds_between(&Settings::access_ttl, 1, 900)},
+      {"token-leeway-seconds", "clock skew allowed on an access token's expiry (60; 0 to 60)",
+       seconds_between(&Settings::token_leeway, 0, 60)},
       {"idle-timeout-ms", "close a silent connection after (60000; close 4408)",
        number(&server::ServerConfig::idle_timeout_ms)},
       {"ping-interval-ms", "WebSocket ping interval (25000)", number(&server::ServerConfig::ping_interval_ms)},
@@ -288,6 +306,8 @@ int run_serve(const std::vector<std::string>& args) {
     auth::AuthConfig config;
     config.issuer = s.issuer;
     config.audience = s.issuer;
+    config.access_ttl = s.access_ttl;
+    config.leeway = s.token_leeway;
     if (Status st = auth::check_config(config); !st) return fail(st.error().to_string());
     service = std::make_unique<auth::AuthService>(*service_store, *keys, config);
     api = std::make_unique<server::Api>(*service, std::move(*api_accounts), s.config);

@@ -94,6 +94,7 @@ Status check_config(const AuthConfig& config) {
   if (config.access_ttl < seconds(1) || config.access_ttl > kMaxAccessLifetime) {
     return bad("access_ttl must be 1 s to 15 min");
   }
+  if (config.leeway < seconds(0) || config.leeway > kMaxLeeway) return bad("leeway must be 0 to 60 s");
   if (config.refresh_idle < seconds(1)) return bad("refresh_idle must be at least 1 s");
   if (config.refresh_absolute < seconds(1)) return bad("refresh_absolute must be at least 1 s");
   if (config.refresh_grace < seconds(0) || config.refresh_grace > seconds(60)) {
@@ -450,9 +451,12 @@ Result<Identity> AuthService::verify_access(std::string_view access_token, UnixS
   options.issuer = config_.issuer;
   options.audience = config_.audience;
   options.now = now;
+  options.leeway = config_.leeway;
   auto claims = auth::verify(access_token, snapshot->verification, options);
   if (!claims) return claims.error();
-  return check_session(claims->subject, claims->session_id, now);
+  auto identity = check_session(claims->subject, claims->session_id, now);
+  if (identity) identity->expires_at = claims->expires_at;
+  return identity;
 }
 
 Result<Identity> AuthService::check_session(std::string_view user_id, std::string_view session_id, UnixSeconds now) {

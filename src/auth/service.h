@@ -56,6 +56,8 @@ struct AuthConfig {
   std::chrono::seconds access_ttl{10 * 60};                            // <= 15 min (jwt::kMaxAccessLifetime)
   std::chrono::seconds refresh_idle{std::chrono::hours(14 * 24)};      // a family unused this long dies
   std::chrono::seconds refresh_absolute{std::chrono::hours(30 * 24)};  // a family dies this long after login
+  // Clock skew allowed on an access token's exp, nbf and iat; <= 60 s (jwt::kMaxLeeway).
+  std::chrono::seconds leeway{60};
   // How long the token just rotated away still works while its successor is
   // unused (two tabs refreshing at once); <= 60 s.
   std::chrono::seconds refresh_grace{10};
@@ -91,6 +93,7 @@ struct Identity {
   std::string user_id;
   std::string session_id;
   std::string display_name;
+  UnixSeconds expires_at{};  // the access token's exp (verify_access only; check_session leaves it 0)
 };
 
 class AuthService {

@@ -105,8 +105,20 @@ void Room::leave(MemberId id) {
   const bool editor = !it->second.info.read_only;
   members_.erase(it);
   awareness_.remove_owner(id);
-  if (editor &&
-      std::none_of(members_.begin(), members_.end(), [](const auto& m) { return !m.second.info.read_only; })) {
+  if (editor) compact_if_no_editor();
+}
+
+void Room::set_read_only(MemberId id, bool read_only) {
+  auto it = members_.find(id);
+  if (it == members_.end() || it->second.info.read_only == read_only) return;
+  it->second.info.read_only = read_only;
+  if (!read_only) return;
+  if (!limits_.read_only_awareness) awareness_.remove_owner(id);
+  compact_if_no_editor();
+}
+
+void Room::compact_if_no_editor() {
+  if (std::none_of(members_.begin(), members_.end(), [](const auto& m) { return !m.second.info.read_only; })) {
     compact();
   }
 }

@@ -119,6 +119,11 @@ class Room {
   // A connection leaves: its awareness becomes a removal; when the last editor
   // leaves and the log has grown, the document is compacted.
   void leave(MemberId id);
+  // A member's role changed while it is connected (SECURITY row 25): frames it
+  // sends from now on are judged by the new flag. Becoming read-only withdraws
+  // its awareness when read-only members may not publish, and compacts when it
+  // was the last editor, as leave() does. Unknown ids are ignored.
+  void set_read_only(MemberId id, bool read_only);
   // One decoded frame (sync, awareness, query) from a member.
   Verdict receive(MemberId id, const protocol::Frame& frame, std::int64_t now_ms);
 
@@ -150,6 +155,8 @@ class Room {
   Verdict on_awareness(MemberId id, Slot& slot, const protocol::Frame& frame, std::int64_t now_ms);
   void broadcast_update(ByteView update, MemberId except);
   void send_to(MemberId id, Bytes frame);
+  // After an editor left or became read-only: compacts if no editor remains.
+  void compact_if_no_editor();
   void acknowledge(MemberId id, Status committed);
   [[nodiscard]] const Bytes& full_state();
   [[nodiscard]] bool covers(ByteView update) const;

@@ -174,6 +174,36 @@ TEST_F(RoomTest, ReadOnlyMembersChangeNothing) {
   EXPECT_EQ(got[0].awareness[0], 1);
 }
 
+// SECURITY row 25: a role changed mid-session judges the very next frame.
+TEST_F(RoomTest, SetReadOnlyTakesEffectOnTheNextUpdate) {
+  auto a = join(1, Protocol::kHocuspocus);
+  auto b = join(2, Protocol::kHocuspocus, /*read_only=*/true);
+  send(1, Protocol::kHocuspocus, hp(SyncType::kUpdate, text_update(7, "a")));
+  ASSERT_EQ(journal.appended.size(), 1u);
+  journal.commit_all();
+  a->take();
+  b->take();
+
+  room.set_read_only(1, true);  // the last editor: what it wrote is compacted
+  EXPECT_EQ(journal.snapshots.size(), 1u);
+  const Verdict v = send(1, Protocol::kHocuspocus, hp(SyncType::kUpdate, text_update(8, "b")));
+  EXPECT_EQ(v.rejected, "read_only");
+  auto got = a->take();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].type, MessageType::kSyncStatus);
+  EXPECT_EQ(got[0].awareness[0], 0);  // 08 00
+  EXPECT_TRUE(b->take().empty());
+  EXPECT_EQ(journal.appended.size(), 1u);
+  EXPECT_EQ(room.doc().text("t"), "a");
+
+  room.set_read_only(2, false);   // an upgrade
+  room.set_read_only(99, false);  // unknown: ignored
+  send(2, Protocol::kHocuspocus, hp(SyncType::kUpdate, text_update(9, "c")));
+  EXPECT_EQ(journal.appended.size(), 2u);
+  EXPECT_EQ(room.doc().text("t").size(), 2u);
+  EXPECT_EQ(a->take().size(), 1u);  // the broadcast reaches the now read-only member
+}
+
 TEST_F(RoomTest, ABadUpdateClosesTheSenderAndChangesNothing) {
   auto a = join(1, Protocol::kHocuspocus);
   auto b = join(2, Protocol::kHocuspocus);

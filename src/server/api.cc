@@ -219,7 +219,29 @@ class Api::TokenAuthenticator final : public Authenticator {
       if (!identity) return done(std::nullopt);
       auto role = api_.auth_.document_role(identity->user_id, document);
       if (!role || !*role) return done(std::nullopt);
-      done(Principal{identity->user_id, identity->display_name, **role == DocumentRole::kViewer});
+      const auto valid_until = identity->expires_at + api_.auth_.config().leeway;
+      done(Principal{identity->user_id, identity->display_name, **role == DocumentRole::kViewer, identity->session_id,
+                     valid_until.time_since_epoch().count()});
+    });
+  }
+
+  // The session and the role, read again (SECURITY rows 9, 12, 15, 25). The
+  // token's own expiry is the session's to watch: it knows when a client renewed it.
+  void recheck(const Principal& principal, std::string document, RecheckDone done) override {
+    asio::post(api_.workers_, [this, user = principal.user, session = principal.session, document = std::move(document),
+                               done = std::move(done)] {
+      using Outcome = Recheck::Outcome;
+      auto identity = api_.auth_.check_session(user, session, now_seconds());
+      if (!identity) {
+        if (identity.error().domain == auth::kDomain && identity.error().code == auth::kUnavailable) {
+          return done(Recheck{Outcome::kUnknown, true, {}});
+        }
+        return done(Recheck{Outcome::kRevoked, true, identity.error().message});
+      }
+      auto role = api_.auth_.document_role(user, document);
+      if (!role) return done(Recheck{Outcome::kUnknown, true, {}});
+      if (!*role) return done(Recheck{Outcome::kRemoved, true, "permission-denied"});
+      done(Recheck{Outcome::kValid, **role == DocumentRole::kViewer, {}});
     });
   }
 

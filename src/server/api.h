@@ -1,6 +1,7 @@
 // Api: the JSON HTTP API under /api (docs/api.md) — accounts (register, login,
 // refresh, logout, me), workspaces, documents and their members — and the
-// WebSocket authenticator that accepts the same access tokens.
+// WebSocket authenticator that accepts the same access tokens and re-checks
+// their sessions and document roles for open sockets.
 //
 // Every call touches argon2id or SQLite, so requests run on the Api's own
 // worker pool, never on an I/O thread; `respond` is called from that pool.

@@ -28,6 +28,7 @@ struct ServerConfig {
   double rate_burst = 100;
   double awareness_per_second = 10;
   std::int64_t auth_timeout_ms = 5000;
+  std::int64_t recheck_ms = 5000;  // how often an open socket's session and roles are checked again
   std::int64_t ping_interval_ms = 25000;
   std::int64_t idle_timeout_ms = 60000;
   std::int64_t unload_after_ms = 30000;

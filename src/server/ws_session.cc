@@ -3,6 +3,10 @@
 // and writes what rooms send it, one write in flight behind a bounded queue.
 // Every protocol or limit violation ends in a close code and reason
 // (docs/protocol.md); the process and the other connections carry on.
+// What a document was granted is enforced while the socket is open: every
+// --recheck-ms each authenticated document's session and role are asked for
+// again, and an access token past its expiry closes the socket unless a
+// Hocuspocus client renewed it in-band (SECURITY rows 9, 12, 15, 25).
 //
 // Thread-safety: all state on the session's strand; send() and close() may be
 // called from any thread (they post). The session keeps itself alive through
@@ -36,6 +40,7 @@ enum : int {
   kClosePreauthOverflow = 4205,
   kCloseBadMessage = 4400,
   kCloseUnauthorized = 4401,
+  kCloseForbidden = 4403,
   kCloseTimeout = 4408,
   kCloseRateLimited = 4429,
 };
@@ -43,6 +48,11 @@ enum : int {
 std::int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
       .count();
+}
+
+// Wall-clock unix seconds, the clock of an access token's exp.
+std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 // A token bucket: `rate` per second sustained, `burst` at once.
@@ -82,6 +92,7 @@ class WsSession final : public std::enable_shared_from_this<WsSession> {
         timer_(ws_.get_executor()),
         close_timer_(ws_.get_executor()),
         resume_timer_(ws_.get_executor()),
+        recheck_timer_(ws_.get_executor()),
         protocol_(protocol),
         id_(server.next_id++),
         rate_(server.config.rate_messages_per_second, server.config.rate_burst),
@@ -131,6 +142,10 @@ class WsSession final : public std::enable_shared_from_this<WsSession> {
     std::vector<std::pair<std::shared_ptr<const Bytes>, Frame>> queued;
     std::size_t queued_bytes = 0;
     bool authenticating = false;  // a token check is running
+    // Which principal this is (unique on the connection): a re-check's answer
+    // counts only for the principal it was asked about.
+    std::uint64_t generation = 0;
+    std::uint64_t rechecking = 0;  // the generation a re-check is running for; 0: none
   };
 
   // The room's view of this connection for one document.
@@ -170,10 +185,12 @@ class WsSession final : public std::enable_shared_from_this<WsSession> {
       DocSlot& slot = docs_[yws_document_];
       slot.key = yws_document_;
       slot.principal = *yws_principal_;
+      slot.generation = ++generations_;
       authenticated_ = true;
       join(slot);
     }
     arm_timer();
+    arm_recheck();
     read();
   }
 
@@ -330,12 +347,9 @@ class WsSession final : public std::enable_shared_from_this<WsSession> {
   void authenticate(std::string key, std::string_view token) {
     const std::string_view doc = protocol::document_of(key);
     if (!valid_document_id(doc)) return deny(key, "invalid document name", "invalid_document");
+    // A document already joined is re-authenticated: the new token, once
+    // verified, replaces the principal (a renewal before the old one expires).
     auto it = docs_.find(key);
-    if (it != docs_.end() && it->second.state != DocSlot::State::kUnauthenticated) {
-      // Already in: a provider re-sending its token. Answer with the role it has.
-      enqueue(std::make_shared<const Bytes>(protocol::authenticated_frame(key, it->second.principal.read_only)));
-      return;
-    }
     if (it == docs_.end() && docs_.size() >= server_.config.max_documents_per_connection) {
       return deny(key, "too many documents on one connection", "too_many_documents");
     }
@@ -356,12 +370,20 @@ class WsSession final : public std::enable_shared_from_this<WsSession> {
     auto it = docs_.find(key);
     if (closed_ || it == docs_.end()) return;  // gone while the check ran
     it->second.authenticating = false;
-    if (!principal) {
-      deny(key, "permission-denied", "auth_failed");
+    DocSlot& slot = it->second;
+    const bool renewal = slot.state != DocSlot::State::kUnauthenticated;
+    if (!principal || (renewal && principal->user != slot.principal.user)) {
+      // A renewal that fails, or names someone else, ends this document.
+      deny(key, "permission-denied", renewal ? "reauth_failed" : "auth_failed");
       return;
     }
-    DocSlot& slot = it->second;
+    if (renewal) {
+      set_principal(slot, *principal);
+      enqueue(std::make_shared<const Bytes>(protocol::authenticated_frame(key, slot.principal.read_only)));
+      return;
+    }
     slot.principal = *principal;
+    slot.generation = ++generations_;
     if (!authenticated_) {
       authenticated_ = true;
       arm_timer();  // from the auth deadline to the idle timeout
@@ -370,17 +392,103 @@ class WsSession final : public std::enable_shared_from_this<WsSession> {
     join(slot);
   }
 
-  // Permission denied for `key`: its held frames are dropped; the socket stays
-  // open for the other documents, as Hocuspocus does.
+  // Permission denied for `key`: its held frames are dropped and, if it had
+  // joined, it leaves the room; the socket stays open for the other documents,
+  // as Hocuspocus does.
   void deny(const std::string& key, std::string_view reason, std::string_view label) {
     server_.metrics.reject(label);
     log::warn(
         "auth_failed",
         {{"doc", std::string(protocol::document_of(key).substr(0, 128))}, {"reason", label}, {"connection", id_}});
-    if (auto it = docs_.find(key); it != docs_.end() && it->second.state == DocSlot::State::kUnauthenticated) {
-      docs_.erase(it);
-    }
+    if (auto it = docs_.find(key); it != docs_.end()) leave(it);
     enqueue(std::make_shared<const Bytes>(protocol::permission_denied_frame(protocol_, key, reason)));
+  }
+
+  // A joined document's principal is replaced (renewal, or a role changed):
+  // the room judges the member's next frame by the new role.
+  void set_principal(DocSlot& slot, Principal principal) {
+    const bool role_changed = principal.read_only != slot.principal.read_only;
+    slot.principal = std::move(principal);
+    slot.generation = ++generations_;
+    if (!role_changed) return;
+    log::info("role_changed", {{"doc", std::string(protocol::document_of(slot.key))},
+                               {"read_only", slot.principal.read_only},
+                               {"connection", id_}});
+    // Still loading: on_room joins with the principal's role as it is then.
+    if (slot.room) {
+      asio::post(slot.room->strand(), [room = slot.room, id = slot.member_id, read_only = slot.principal.read_only] {
+        room->room().set_read_only(id, read_only);
+      });
+    }
+  }
+
+  // Every --recheck-ms: an expired access token closes the socket; every
+  // document with a session has it and its role checked again.
+  void arm_recheck() {
+    if (server_.config.recheck_ms <= 0) return;
+    recheck_timer_.expires_after(std::chrono::milliseconds(server_.config.recheck_ms));
+    recheck_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec || self->closed_) return;
+      self->recheck_all();
+      self->arm_recheck();
+    });
+  }
+
+  void recheck_all() {
+    if (closing_) return;
+    const std::int64_t now = unix_now();
+    for (auto& [key, slot] : docs_) {
+      if (slot.state == DocSlot::State::kUnauthenticated) continue;
+      if (slot.principal.valid_until != 0 && now > slot.principal.valid_until) {
+        server_.metrics.reject("token_expired");
+        log::info("access_expired", {{"doc", std::string(protocol::document_of(key))}, {"connection", id_}});
+        do_close(kCloseUnauthorized, "access token expired");
+        return;
+      }
+      if (slot.principal.session.empty() || slot.rechecking != 0) continue;
+      slot.rechecking = slot.generation;
+      server_.auth->recheck(slot.principal, std::string(protocol::document_of(key)),
+                            [self = shared_from_this(), key = key, generation = slot.generation](Recheck r) {
+                              asio::post(self->ws_.get_executor(), [self, key, generation, r = std::move(r)] {
+                                self->on_recheck(key, generation, r);
+                              });
+                            });
+    }
+  }
+
+  void on_recheck(const std::string& key, std::uint64_t generation, const Recheck& r) {
+    auto it = docs_.find(key);
+    if (it == docs_.end()) return;
+    DocSlot& slot = it->second;
+    if (slot.rechecking == generation) slot.rechecking = 0;
+    // Gone, closing, or the principal was replaced while the check ran: the answer is stale.
+    if (closed_ || closing_ || slot.generation != generation) return;
+    switch (r.outcome) {
+      case Recheck::Outcome::kUnknown:
+        log::warn("recheck_unavailable", {{"connection", id_}});
+        return;
+      case Recheck::Outcome::kRevoked:
+        server_.metrics.reject("session_revoked");
+        log::info("session_revoked", {{"user", slot.principal.user}, {"reason", r.reason}, {"connection", id_}});
+        do_close(kCloseUnauthorized, r.reason);
+        return;
+      case Recheck::Outcome::kRemoved:
+        if (protocol_ == Protocol::kHocuspocus) return deny(key, r.reason, "role_removed");
+        server_.metrics.reject("role_removed");
+        do_close(kCloseForbidden, "no role on the document any more");
+        return;
+      case Recheck::Outcome::kValid: {
+        if (r.read_only == slot.principal.read_only) return;
+        Principal changed = slot.principal;
+        changed.read_only = r.read_only;
+        set_principal(slot, std::move(changed));
+        // Hocuspocus clients learn their new scope; y-websocket has no such message.
+        if (protocol_ == Protocol::kHocuspocus) {
+          enqueue(std::make_shared<const Bytes>(protocol::authenticated_frame(key, slot.principal.read_only)));
+        }
+        return;
+      }
+    }
   }
 
   void join(DocSlot& slot) {
@@ -548,6 +656,7 @@ class WsSession final : public std::enable_shared_from_this<WsSession> {
     timer_.cancel();
     close_timer_.cancel();
     resume_timer_.cancel();
+    recheck_timer_.cancel();
     queue_.clear();
     queued_bytes_ = 0;
     while (!docs_.empty()) leave(docs_.begin());
@@ -563,6 +672,7 @@ class WsSession final : public std::enable_shared_from_this<WsSession> {
   asio::steady_timer timer_;
   asio::steady_timer close_timer_;
   asio::steady_timer resume_timer_;
+  asio::steady_timer recheck_timer_;
   Protocol protocol_;
   std::uint64_t id_;
   TokenBucket rate_;
@@ -571,6 +681,7 @@ class WsSession final : public std::enable_shared_from_this<WsSession> {
   std::optional<Principal> yws_principal_;
   beast::flat_buffer buffer_;
   std::map<std::string, DocSlot, std::less<>> docs_;
+  std::uint64_t generations_ = 0;  // the last DocSlot::generation handed out
   std::deque<room::SharedFrame> queue_;
   std::size_t queued_bytes_ = 0;
   std::size_t inflight_bytes_ = 0;  // received, not yet processed by the room

@@ -6,43 +6,13 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { startServer } from './server.mjs'
+import { apiClient as client, register, COOKIE } from './api.mjs'
 import { hocuspocus, hpSynced, hpAcked, ywebsocket, synced, waitFor, sleep, rawUpgrade } from './clients.mjs'
-
-const COOKIE = '__Host-quire_rt'
-
-/** A browser-like API client: same-origin headers, its own cookie jar for the refresh cookie. */
-function client (server) {
-  const c = {
-    cookie: null,
-    async call (method, path, { body, bearer, headers = {}, csrf = true, cookie = c.cookie } = {}) {
-      const h = { ...headers }
-      if (csrf) Object.assign(h, { Origin: server.url, 'X-Quire-CSRF': '1' })
-      if (body !== undefined) h['Content-Type'] = 'application/json'
-      if (bearer) h.Authorization = `Bearer ${bearer}`
-      if (cookie) h.Cookie = `${COOKIE}=${cookie}`
-      const res = await fetch(server.url + path, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body) })
-      const text = await res.text()
-      const setCookie = res.headers.get('set-cookie')
-      if (setCookie && setCookie.startsWith(`${COOKIE}=`)) c.cookie = setCookie.slice(COOKIE.length + 1).split(';')[0] || null
-      return { status: res.status, headers: res.headers, text, json: text ? JSON.parse(text) : null, setCookie }
-    }
-  }
-  return c
-}
-
-async function register (server, name) {
-  const c = client(server)
-  const r = await c.call('POST', '/api/auth/register', { body: { username: name, email: `${name}@example.org`, password: `${name}-password-1` } })
-  assert.equal(r.status, 201, r.text)
-  c.token = r.json.access_token
-  c.user = r.json.user
-  return c
-}
 
 test('accounts: register, cookie, refresh rotation and reuse, logout (rows 10–12, 15, 17, 19)', { timeout: 30000 }, async (t) => {
   const server = await startServer(t, { devAuth: null })
   const a = client(server)
-  const reg = await a.call('POST', '/api/auth/register', { body: { username: 'alice', email: 'alice@example.org', password: 'correct horse battery' } })
+  const reg = await a.call('POST', '/api/auth/register', { username: 'alice', email: 'alice@example.org', password: 'correct horse battery' })
   assert.equal(reg.status, 201, reg.text)
   assert.ok(reg.json.access_token.split('.').length === 3 && reg.json.expires_in > 0 && reg.json.expires_in <= 900)
   assert.equal(reg.json.user.username, 'alice')
@@ -54,9 +24,9 @@ test('accounts: register, cookie, refresh rotation and reuse, logout (rows 10–
   assert.equal(reg.headers.get('cache-control'), 'no-store')
 
   // Row 19: the API takes bearer tokens only, never the cookie.
-  assert.equal((await a.call('GET', '/api/me', { bearer: reg.json.access_token })).status, 200)
-  assert.equal((await a.call('GET', '/api/me', {})).status, 401, 'the cookie alone is not an API credential')
-  assert.equal((await a.call('GET', '/api/docs', { bearer: 'eyJhbGciOiJub25lIn0.e30.' })).status, 401, 'alg none refused (row 1)')
+  assert.equal((await a.call('GET', '/api/me')).status, 200, 'the access token from the body works')
+  assert.equal((await a.call('GET', '/api/me', undefined, { bearer: null })).status, 401, 'the cookie alone is not an API credential')
+  assert.equal((await a.call('GET', '/api/docs', undefined, { bearer: 'eyJhbGciOiJub25lIn0.e30.' })).status, 401, 'alg none refused (row 1)')
 
   // Rows 11–12: every refresh rotates; replaying a rotated-away token revokes the family.
   const rt1 = a.cookie
@@ -68,21 +38,21 @@ test('accounts: register, cookie, refresh rotation and reuse, logout (rows 10–
   const r3 = await a.call('POST', '/api/auth/refresh')
   assert.equal(r3.status, 200)
   const rt3 = a.cookie
-  const replay = await a.call('POST', '/api/auth/refresh', { cookie: rt1 })
+  const replay = await a.call('POST', '/api/auth/refresh', undefined, { cookie: rt1 })
   assert.equal(replay.status, 401)
   assert.equal(replay.json.error, 'reuse_detected')
-  assert.equal((await a.call('POST', '/api/auth/refresh', { cookie: rt3 })).status, 401, 'the whole family is revoked')
-  assert.equal((await a.call('GET', '/api/me', { bearer: r3.json.access_token })).status, 401, 'its access tokens too (row 9)')
+  assert.equal((await a.call('POST', '/api/auth/refresh', undefined, { cookie: rt3 })).status, 401, 'the whole family is revoked')
+  assert.equal((await a.call('GET', '/api/me', undefined, { bearer: r3.json.access_token })).status, 401, 'its access tokens too (row 9)')
 
   // Row 15: logout revokes and clears the cookie.
-  const login = await a.call('POST', '/api/auth/login', { body: { username: 'ALICE@example.org', password: 'correct horse battery' } })
+  const login = await a.call('POST', '/api/auth/login', { username: 'ALICE@example.org', password: 'correct horse battery' })
   assert.equal(login.status, 200, login.text)
   const live = a.cookie
   const out = await a.call('POST', '/api/auth/logout')
   assert.equal(out.status, 204)
   assert.match(out.setCookie, /Max-Age=0/)
-  assert.equal((await a.call('POST', '/api/auth/refresh', { cookie: live })).status, 401)
-  assert.equal((await a.call('GET', '/api/me', { bearer: login.json.access_token })).status, 401)
+  assert.equal((await a.call('POST', '/api/auth/refresh', undefined, { cookie: live })).status, 401)
+  assert.equal((await a.call('GET', '/api/me', undefined, { bearer: login.json.access_token })).status, 401)
   // Row 10: the database holds only hashes.
   const stored = server.sql('select hash from refresh_tokens').map(([h]) => h)
   assert.ok(stored.length >= 4 && stored.every((h) => /^[0-9a-f]{64}$/.test(h)))
@@ -92,7 +62,7 @@ test('accounts: register, cookie, refresh rotation and reuse, logout (rows 10–
 test('accounts: CSRF rules on the cookie routes (row 18) and login errors', { timeout: 30000 }, async (t) => {
   const server = await startServer(t, { devAuth: null })
   const a = await register(server, 'bob')
-  const refresh = (opts) => a.call('POST', '/api/auth/refresh', opts)
+  const refresh = (opts) => a.call('POST', '/api/auth/refresh', undefined, opts)
   assert.equal((await refresh({ csrf: false, headers: { Origin: server.url } })).status, 403, 'no X-Quire-CSRF')
   assert.equal((await refresh({ csrf: false, headers: { 'X-Quire-CSRF': '1' } })).status, 403, 'no Origin')
   assert.equal((await refresh({ csrf: false, headers: { Origin: 'https://evil.test', 'X-Quire-CSRF': '1' } })).status, 403)
@@ -104,35 +74,35 @@ test('accounts: CSRF rules on the cookie routes (row 18) and login errors', { ti
   assert.equal(form.status, 403, 'a cross-site form post')
   assert.equal((await refresh()).status, 200, 'and the real thing still works: nothing rotated before')
 
-  const bad = await a.call('POST', '/api/auth/login', { body: { username: 'bob', password: 'wrong password!' } })
-  const unknown = await a.call('POST', '/api/auth/login', { body: { username: 'nobody', password: 'wrong password!' } })
+  const bad = await a.call('POST', '/api/auth/login', { username: 'bob', password: 'wrong password!' })
+  const unknown = await a.call('POST', '/api/auth/login', { username: 'nobody', password: 'wrong password!' })
   assert.equal(bad.status, 401)
   assert.deepEqual(bad.json, unknown.json, 'an unknown account and a wrong password look the same')
-  const taken = await a.call('POST', '/api/auth/register', { body: { username: 'BOB', email: 'other@example.org', password: 'long enough 1' } })
+  const taken = await a.call('POST', '/api/auth/register', { username: 'BOB', email: 'other@example.org', password: 'long enough 1' })
   assert.equal(taken.status, 409)
-  assert.equal((await a.call('POST', '/api/auth/register', { body: { username: 'x', email: 'nope', password: 'short' } })).status, 400)
+  assert.equal((await a.call('POST', '/api/auth/register', { username: 'x', email: 'nope', password: 'short' })).status, 400)
 })
 
 test('accounts: documents, sharing and roles through the API (row 6)', { timeout: 30000 }, async (t) => {
   const server = await startServer(t, { devAuth: null })
   const alice = await register(server, 'alice')
   const bob = await register(server, 'bob')
-  const created = await alice.call('POST', '/api/docs', { bearer: alice.token, body: { id: 'plan', title: 'The plan' } })
+  const created = await alice.call('POST', '/api/docs', { id: 'plan', title: 'The plan' })
   assert.equal(created.status, 201, created.text)
   assert.equal(created.json.role, 'owner')
-  assert.equal((await bob.call('GET', '/api/docs/plan', { bearer: bob.token })).status, 404, 'not a member: no such document')
-  assert.equal((await alice.call('PUT', '/api/docs/plan/members/bob', { bearer: alice.token, body: { role: 'viewer' } })).status, 200)
-  const list = await bob.call('GET', '/api/docs', { bearer: bob.token })
+  assert.equal((await bob.call('GET', '/api/docs/plan')).status, 404, 'not a member: no such document')
+  assert.equal((await alice.call('PUT', '/api/docs/plan/members/bob', { role: 'viewer' })).status, 200)
+  const list = await bob.call('GET', '/api/docs')
   assert.deepEqual(list.json.documents.map((d) => [d.id, d.role]), [['plan', 'viewer']])
-  assert.equal((await bob.call('PATCH', '/api/docs/plan', { bearer: bob.token, body: { title: 'mine' } })).status, 403)
-  assert.equal((await bob.call('PUT', '/api/docs/plan/members/bob', { bearer: bob.token, body: { role: 'owner' } })).status, 403)
-  const last = await alice.call('PUT', `/api/docs/plan/members/${alice.user.id}`, { bearer: alice.token, body: { role: 'viewer' } })
+  assert.equal((await bob.call('PATCH', '/api/docs/plan', { title: 'mine' })).status, 403)
+  assert.equal((await bob.call('PUT', '/api/docs/plan/members/bob', { role: 'owner' })).status, 403)
+  const last = await alice.call('PUT', `/api/docs/plan/members/${alice.user.id}`, { role: 'viewer' })
   assert.equal(last.status, 409)
   assert.equal(last.json.error, 'last_owner')
-  const members = await alice.call('GET', '/api/docs/plan/members', { bearer: alice.token })
+  const members = await alice.call('GET', '/api/docs/plan/members')
   assert.deepEqual(members.json.members.map((m) => [m.user.username, m.role]).sort(), [['alice', 'owner'], ['bob', 'viewer']])
-  assert.equal((await alice.call('DELETE', '/api/docs/plan', { bearer: alice.token })).status, 204)
-  assert.equal((await bob.call('GET', '/api/docs/plan', { bearer: bob.token })).status, 404)
+  assert.equal((await alice.call('DELETE', '/api/docs/plan')).status, 204)
+  assert.equal((await bob.call('GET', '/api/docs/plan')).status, 404)
 })
 
 test('accounts: access tokens on both WebSocket protocols, roles on every message (rows 1, 6, 24)', { timeout: 30000 }, async (t) => {
@@ -140,8 +110,8 @@ test('accounts: access tokens on both WebSocket protocols, roles on every messag
   const alice = await register(server, 'alice')
   const bob = await register(server, 'bob')
   const carol = await register(server, 'carol')
-  assert.equal((await alice.call('POST', '/api/docs', { bearer: alice.token, body: { id: 'shared' } })).status, 201)
-  assert.equal((await alice.call('PUT', '/api/docs/shared/members/bob', { bearer: alice.token, body: { role: 'viewer' } })).status, 200)
+  assert.equal((await alice.call('POST', '/api/docs', { id: 'shared' })).status, 201)
+  assert.equal((await alice.call('PUT', '/api/docs/shared/members/bob', { role: 'viewer' })).status, 200)
 
   const a = hocuspocus(t, server, 'shared', { token: alice.token })
   await hpSynced(a)
@@ -176,7 +146,7 @@ test('accounts: login rate limit answers 429 with Retry-After (row 28)', { timeo
   const c = client(server)
   let limited = null
   for (let i = 0; i < 12 && !limited; i++) {
-    const r = await c.call('POST', '/api/auth/login', { body: { username: 'dave', password: `guess number ${i}` } })
+    const r = await c.call('POST', '/api/auth/login', { username: 'dave', password: `guess number ${i}` })
     if (r.status === 429) limited = r
     else assert.equal(r.status, 401)
   }
