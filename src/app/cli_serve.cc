@@ -126,6 +126,9 @@ const std::vector<Option>& options() {
       {"threads", "I/O threads (default: one per core)", number(&server::ServerConfig::threads)},
       {"hsts", "send Strict-Transport-Security (behind a TLS proxy)",
        [](Settings& s, const std::string& v) { return parse_bool(v, s.config.hsts); }, true},
+      {"behind-tls-proxy",
+       "reached only through a TLS proxy: require X-Forwarded-Proto: https (needed to listen off loopback)",
+       [](Settings& s, const std::string& v) { return parse_bool(v, s.config.behind_tls_proxy); }, true},
       {"max-message-bytes", "largest inbound WebSocket message (1 MiB; close 1009)",
        number(&server::ServerConfig::max_message_bytes)},
       {"send-queue-bytes", "per-connection send queue before close 1013 (8 MiB)",
@@ -270,6 +273,14 @@ int run_serve(const std::vector<std::string>& args) {
   log::Level level = log::Level::kInfo;
   log::parse_level(s.log_level, level);
   log::configure(level, s.log_json);
+
+  // SECURITY #21: the server speaks plain HTTP and ws://, so off loopback it
+  // must sit behind a TLS-terminating proxy, and say so.
+  if (!is_loopback(s.config.host) && !s.config.behind_tls_proxy) {
+    return fail("plain HTTP and ws:// are served on loopback only; to listen on " + s.config.host +
+                " put a TLS proxy in front and give --behind-tls-proxy");
+  }
+  if (s.config.behind_tls_proxy) s.config.hsts = true;
 
   if (::mkdir(s.config.data_dir.c_str(), 0700) != 0 && errno != EEXIST) {
     return fail("cannot create data directory " + s.config.data_dir + ": " + std::strerror(errno));

@@ -114,8 +114,10 @@ for args in "serve --bogus 1" "serve --listen nope" "serve --rate-messages x" "s
   "$quire" $args > /dev/null 2>&1
   expect_eq "serve usage '$args'" "$?" 2
 done
-"$quire" serve --listen 0.0.0.0:0 --dev-auth t=rw --data-dir "$tmp/d0" > /dev/null 2> "$tmp/err"
-expect_eq "dev-auth off loopback refused" "$?:$(grep -c loopback "$tmp/err")" "1:1"
+"$quire" serve --listen 0.0.0.0:0 --data-dir "$tmp/d0" > /dev/null 2> "$tmp/err"
+expect_eq "plain HTTP off loopback refused" "$?:$(grep -c 'behind-tls-proxy' "$tmp/err")" "1:1"
+"$quire" serve --listen 0.0.0.0:0 --behind-tls-proxy --dev-auth t=rw --data-dir "$tmp/d0" > /dev/null 2> "$tmp/err"
+expect_eq "dev-auth off loopback refused" "$?:$(grep -c 'dev-auth is for development' "$tmp/err")" "1:1"
 "$quire" serve --listen 127.0.0.1:0 --dev-auth t=admin > /dev/null 2>&1
 expect_eq "dev-auth role checked" "$?" 2
 printf 'data-dir = %s\nnot-a-setting = 1\n' "$tmp/f" > "$tmp/bad.conf"

@@ -18,6 +18,10 @@ struct ServerConfig {
   std::vector<std::string> allowed_origins;  // empty: same origin as the Host header
   unsigned threads = 0;                      // 0: one per core
   bool hsts = false;                         // behind TLS: send Strict-Transport-Security
+  // Reached only through a TLS-terminating proxy: every request but the health
+  // routes must carry X-Forwarded-Proto: https, and the client address is the
+  // last X-Forwarded-For entry (the one the proxy added).
+  bool behind_tls_proxy = false;
 
   // Limits (ARCHITECTURE §5).
   std::size_t max_message_bytes = 1u << 20;

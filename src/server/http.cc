@@ -76,17 +76,26 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       return write(std::move(res));
     }
     Request req = parser_->release();
-    if (beast::websocket::is_upgrade(req)) return upgrade(std::move(req));
     const std::string_view target = req.target();
+    const std::string_view path = target.substr(0, target.find('?'));
+    // SECURITY #21: off loopback, nothing travels in plain text. Probes may
+    // reach the health routes directly.
+    if (server_.config.behind_tls_proxy && req["X-Forwarded-Proto"] != "https" && path != "/healthz" &&
+        path != "/readyz" && path != "/metrics") {
+      server_.metrics.reject("tls_required");
+      Response res =
+          error_response(http::status::forbidden, "tls_required",
+                         "this server is reached through its TLS proxy only (https, wss)", req, server_.config);
+      res.keep_alive(false);
+      return write(std::move(res));
+    }
+    if (beast::websocket::is_upgrade(req)) return upgrade(std::move(req));
     if (server_.api != nullptr && target.starts_with("/api/")) {
       // Off the I/O thread (argon2id, SQLite); the answer comes back to this strand.
-      beast::error_code peer_error;
-      const auto peer = stream_.socket().remote_endpoint(peer_error);
-      server_.api->handle(std::move(req), peer_error ? std::string() : peer.address().to_string(),
-                          [self = shared_from_this()](Response res) {
-                            asio::post(self->stream_.get_executor(),
-                                       [self, res = std::move(res)]() mutable { self->write(std::move(res)); });
-                          });
+      server_.api->handle(std::move(req), client_address(req), [self = shared_from_this()](Response res) {
+        asio::post(self->stream_.get_executor(),
+                   [self, res = std::move(res)]() mutable { self->write(std::move(res)); });
+      });
       return;
     }
     write(route(req));
@@ -236,6 +245,22 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       return;
     }
     refuse(error(http::status::not_found, "no WebSocket endpoint here", req));
+  }
+
+  // The client's address for rate limits and audit: the peer, or behind the
+  // proxy the last X-Forwarded-For entry (the one our proxy appended).
+  std::string client_address(const Request& req) {
+    if (server_.config.behind_tls_proxy) {
+      std::string_view forwarded = req["X-Forwarded-For"];
+      if (const std::size_t comma = forwarded.rfind(','); comma != std::string_view::npos) {
+        forwarded.remove_prefix(comma + 1);
+      }
+      while (!forwarded.empty() && forwarded.front() == ' ') forwarded.remove_prefix(1);
+      if (!forwarded.empty() && forwarded.size() <= 64) return std::string(forwarded);
+    }
+    beast::error_code ec;
+    const auto peer = stream_.socket().remote_endpoint(ec);
+    return ec ? std::string() : peer.address().to_string();
   }
 
   void refuse_unauthorized(const std::string& doc, const char* reason, const Request& req) {
