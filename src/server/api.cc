@@ -28,25 +28,6 @@ std::int64_t ms(storage::Time t) {
   return t.time_since_epoch().count();
 }
 
-std::string_view role_name(DocumentRole role) {
-  switch (role) {
-    case DocumentRole::kOwner:
-      return "owner";
-    case DocumentRole::kEditor:
-      return "editor";
-    case DocumentRole::kViewer:
-      break;
-  }
-  return "viewer";
-}
-
-std::optional<DocumentRole> parse_role(std::string_view name) {
-  if (name == "owner") return DocumentRole::kOwner;
-  if (name == "editor") return DocumentRole::kEditor;
-  if (name == "viewer") return DocumentRole::kViewer;
-  return std::nullopt;
-}
-
 json::object user_json(std::string_view id, std::string_view username, std::string_view email,
                        std::string_view display_name) {
   return json::object{{"id", id}, {"username", username}, {"email", email}, {"display_name", display_name}};
@@ -59,7 +40,7 @@ json::object document_json(const storage::DocumentMeta& d, std::optional<Documen
                  {"created_by", d.created_by},
                  {"created_at", ms(d.created_at)},
                  {"updated_at", ms(d.updated_at)}};
-  if (role) o["role"] = role_name(*role);
+  if (role) o["role"] = storage::role_name(*role);
   return o;
 }
 
@@ -330,9 +311,8 @@ Response Api::route(const Request& req, const std::string& remote) {
       if (!list) return call.fail(list.error());
       json::array out;
       for (const storage::WorkspaceMembership& w : *list) {
-        out.push_back(json::object{{"id", w.workspace.id},
-                                   {"name", w.workspace.name},
-                                   {"role", w.role == storage::WorkspaceRole::kOwner ? "owner" : "member"}});
+        out.push_back(
+            json::object{{"id", w.workspace.id}, {"name", w.workspace.name}, {"role", storage::role_name(w.role)}});
       }
       return call.ok(http::status::ok, json::object{{"workspaces", std::move(out)}});
     }
@@ -438,7 +418,7 @@ Response Api::route(const Request& req, const std::string& remote) {
       for (const storage::DocumentMember& m : *members) {
         auto user = store.find_user_by_id(m.user_id);
         if (!user) return call.fail(user.error());
-        json::object entry{{"role", role_name(m.role)}};
+        json::object entry{{"role", storage::role_name(m.role)}};
         if (*user)
           entry["user"] = json::object{
               {"id", (*user)->id}, {"username", (*user)->username}, {"display_name", (*user)->display_name}};
@@ -458,12 +438,12 @@ Response Api::route(const Request& req, const std::string& remote) {
         if (my_role != DocumentRole::kOwner) return owner_only();
         auto body = call.body(refusal);
         if (!body) return refusal;
-        const auto new_role = parse_role(Call::field(*body, "role"));
+        const auto new_role = storage::parse_document_role(Call::field(*body, "role"));
         if (!new_role) return call.fail(http::status::bad_request, "invalid_input", "role is owner, editor or viewer");
         if (Status s = store.set_document_member(doc, target_id, *new_role); !s) return call.fail(s.error());
         return call.ok(http::status::ok,
                        json::object{{"user", json::object{{"id", target_id}, {"username", (*user)->username}}},
-                                    {"role", role_name(*new_role)}});
+                                    {"role", storage::role_name(*new_role)}});
       }
       if (method == http::verb::delete_) {
         // Owners remove anyone; everyone may leave.

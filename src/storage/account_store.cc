@@ -28,4 +28,33 @@ std::string lower_ascii(std::string_view text) {
   return out;
 }
 
+std::string_view role_name(DocumentRole role) {
+  switch (role) {
+    case DocumentRole::kOwner:
+      return "owner";
+    case DocumentRole::kEditor:
+      return "editor";
+    case DocumentRole::kViewer:
+      break;
+  }
+  return "viewer";
+}
+
+std::string_view role_name(WorkspaceRole role) {
+  return role == WorkspaceRole::kOwner ? "owner" : "member";
+}
+
+std::optional<DocumentRole> parse_document_role(std::string_view name) {
+  if (name == "owner") return DocumentRole::kOwner;
+  if (name == "editor") return DocumentRole::kEditor;
+  if (name == "viewer") return DocumentRole::kViewer;
+  return std::nullopt;
+}
+
+std::optional<WorkspaceRole> parse_workspace_role(std::string_view name) {
+  if (name == "owner") return WorkspaceRole::kOwner;
+  if (name == "member") return WorkspaceRole::kMember;
+  return std::nullopt;
+}
+
 }  // namespace quire::storage

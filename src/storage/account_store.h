@@ -89,6 +89,13 @@ struct WorkspaceMember {
 
 enum class DocumentRole { kOwner, kEditor, kViewer };
 
+// The roles' names, as stored and as the API spells them ("owner", "editor",
+// "viewer"; "owner", "member"), and back; nullopt for any other name.
+std::string_view role_name(DocumentRole role);
+std::string_view role_name(WorkspaceRole role);
+std::optional<DocumentRole> parse_document_role(std::string_view name);
+std::optional<WorkspaceRole> parse_workspace_role(std::string_view name);
+
 struct DocumentMeta {
   std::string id;
   std::string workspace_id;  // empty: not in a workspace

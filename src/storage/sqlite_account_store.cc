@@ -175,30 +175,13 @@ Status check_hash(std::string_view hash) {
   return {};
 }
 
-std::string_view role_name(WorkspaceRole r) {
-  return r == WorkspaceRole::kOwner ? "owner" : "member";
-}
-std::string_view role_name(DocumentRole r) {
-  switch (r) {
-    case DocumentRole::kOwner:
-      return "owner";
-    case DocumentRole::kEditor:
-      return "editor";
-    case DocumentRole::kViewer:
-      break;
-  }
-  return "viewer";
-}
-// The CHECK constraints admit only these names, so anything else is corruption.
+// The CHECK constraints admit only the role names, so anything else is corruption.
 Result<WorkspaceRole> workspace_role_of(std::string_view name) {
-  if (name == "owner") return WorkspaceRole::kOwner;
-  if (name == "member") return WorkspaceRole::kMember;
+  if (auto role = parse_workspace_role(name)) return *role;
   return domain_error(kCorrupt, "unknown workspace role in the database");
 }
 Result<DocumentRole> document_role_of(std::string_view name) {
-  if (name == "owner") return DocumentRole::kOwner;
-  if (name == "editor") return DocumentRole::kEditor;
-  if (name == "viewer") return DocumentRole::kViewer;
+  if (auto role = parse_document_role(name)) return *role;
   return domain_error(kCorrupt, "unknown document role in the database");
 }
 
