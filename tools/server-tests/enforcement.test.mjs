@@ -140,6 +140,9 @@ test('enforcement: editor downgraded to viewer mid-session — the next update i
   const status = await rawB.next((f) => parseHp(f).type === 8, { from: rawFrom, what: 'SyncStatus for the raw update' })
   assert.equal(parseHp(status).status, 0)
   // y-websocket (no scope message): the update is dropped; a SyncStep1 after it is a barrier.
+  // Its connection is re-checked on its own timer, and nothing tells the client when: wait
+  // several re-check rounds (300 ms each) so a loaded machine cannot win the race.
+  await sleep(1500)
   yB.send(yw.update(textUpdate('Y-VANDAL ', 434343)))
   const yFrom = yB.frames.length
   yB.send(yw.syncStep1())
