@@ -1,6 +1,7 @@
 # Quire — the two commands of the README, and the long-running targets.
 #
-#   make run     install what is missing, build release, start Quire on 127.0.0.1:8080
+#   make run     install what is missing, build release and the web app, start Quire on 127.0.0.1:8080
+#   make web     build the web app (web/dist) when its sources changed
 #   make test    install what is missing, build, run every test suite
 #   make fuzz    libFuzzer on the update and frame decoders and the JWT verifier (FUZZ_SECONDS per target)
 #   make soak    millions of differential cases against the reference Yjs
@@ -19,7 +20,7 @@ ASAN := build/asan-ubsan
 FUZZ := build/fuzz
 QUIRE := $(RELEASE)/src/app/quire
 
-.PHONY: all deps build build-asan build-fuzz run test test-release test-asan format-check lint fuzz fuzz-smoke soak bench bench-server clean
+.PHONY: all deps build build-asan build-fuzz web run test test-release test-asan format-check lint fuzz fuzz-smoke soak bench bench-server clean
 
 all: build
 
@@ -39,7 +40,14 @@ build-fuzz: deps
 	@cmake --preset fuzz >/dev/null
 	@cmake --build --preset fuzz -j $(JOBS)
 
-run: build
+# The web app (web/, Vite): rebuilt only when a source, the config or the lockfile changed.
+WEB_SOURCES := $(shell find web/src web/public web/index.html web/vite.config.ts web/tsconfig.json web/package-lock.json -type f 2>/dev/null)
+web: deps web/dist/.stamp
+web/dist/.stamp: $(WEB_SOURCES)
+	@cd web && npm run build --silent
+	@touch $@
+
+run: build web
 	@scripts/run.sh $(QUIRE)
 
 test: format-check test-release test-asan fuzz-smoke
@@ -54,7 +62,7 @@ format-check: deps
 lint: build
 	@find src -name '*.cc' | xargs clang-tidy -p build/release --quiet
 
-test-release: build
+test-release: build web
 	@ctest --preset release
 
 test-asan: build-asan

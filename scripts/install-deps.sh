@@ -18,6 +18,7 @@ APT_PACKAGES=(
   libssl-dev                       # constant-time comparisons, later TLS and JWT
   nodejs npm                        # the reference Yjs for differential tests
   time                              # GNU time: peak memory in benchmarks
+  chromium                          # headless browser for the web app's tests (web/e2e)
 )
 
 missing=()
@@ -39,7 +40,7 @@ if ((${#missing[@]})); then
 fi
 
 # npm packages, pinned by lockfile. `npm ci` only when the lockfile changed.
-for dir in tools/yjs-harness tools/server-tests tools/server-bench; do
+for dir in tools/yjs-harness tools/server-tests tools/server-bench web; do
   stamp="$dir/node_modules/.package-lock.json"
   if [[ ! -f "$stamp" || "$dir/package-lock.json" -nt "$stamp" ]]; then
     echo "install-deps: npm ci in $dir"

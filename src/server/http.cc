@@ -23,6 +23,21 @@ namespace {
 namespace fs = std::filesystem;
 using Response = http::response<http::string_body>;
 
+// A relative path made only of plain segments: none empty, `.` or `..`, no
+// NUL, backslash or percent sign — checked segment by segment, never resolved.
+bool plain_segments(std::string_view rel) {
+  for (std::size_t start = 0; start <= rel.size();) {
+    const std::size_t end = std::min(rel.find('/', start), rel.size());
+    const std::string_view seg = rel.substr(start, end - start);
+    if (seg.empty() || seg == "." || seg == ".." ||
+        seg.find_first_of(std::string_view("\0\\%", 3)) != std::string_view::npos) {
+      return false;
+    }
+    start = end + 1;
+  }
+  return true;
+}
+
 std::string_view content_type(const fs::path& path) {
   static const std::pair<std::string_view, std::string_view> kTypes[] = {
       {".html", "text/html; charset=utf-8"},
@@ -155,6 +170,13 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     if (!server_.config.static_dir.empty()) {
       if (!get) return with_allow(error(http::status::method_not_allowed, "method not allowed", req));
       if (auto res = static_file(path, req)) return std::move(*res);
+      // Open by URL (/d/{id}, /login…): a browser navigation to a path without a
+      // file gets the entry page, and the app routes it. Only for navigations
+      // (Accept: text/html) outside /assets, so missing assets and non-browser
+      // clients still get the JSON 404.
+      if (spa_route(path, req)) {
+        if (auto res = static_file("/", req)) return std::move(*res);
+      }
     }
     return error(http::status::not_found, "not found", req);
   }
@@ -164,21 +186,23 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     return res;
   }
 
+  // A path the web app routes itself: a navigation (Accept: text/html) to a
+  // path made of plain segments (the same checks as static_file), not under
+  // /assets and without a file extension in its last segment.
+  static bool spa_route(std::string_view path, const Request& req) {
+    if (req[http::field::accept].find("text/html") == std::string_view::npos) return false;
+    if (path.size() < 2 || path[0] != '/' || path == "/api" || path.starts_with("/assets/")) return false;
+    const std::string_view rel = path.substr(1);
+    return plain_segments(rel) && rel.substr(rel.rfind('/') + 1).find('.') == std::string_view::npos;
+  }
+
   // Files under --static-dir; `/` is index.html. The path is checked segment by
   // segment (no dot segments, no NUL or backslash), never resolved blindly.
   std::optional<Response> static_file(std::string_view path, const Request& req) {
     if (path.empty() || path[0] != '/') return std::nullopt;
     std::string_view rel = path.substr(1);
     if (rel.empty()) rel = "index.html";
-    for (std::size_t start = 0; start <= rel.size();) {
-      const std::size_t end = std::min(rel.find('/', start), rel.size());
-      const std::string_view seg = rel.substr(start, end - start);
-      if (seg.empty() || seg == "." || seg == ".." ||
-          seg.find_first_of(std::string_view("\0\\%", 3)) != std::string_view::npos) {
-        return std::nullopt;
-      }
-      start = end + 1;
-    }
+    if (!plain_segments(rel)) return std::nullopt;
     const fs::path file = fs::path(server_.config.static_dir) / std::string(rel);
     std::error_code ec;
     if (!fs::is_regular_file(file, ec)) return std::nullopt;

@@ -112,6 +112,23 @@ test('HTTP header policy', { timeout: 30000 }, async (t) => {
     }
   })
 
+  await t.test('open by URL: navigations to app routes get index.html', async () => {
+    const html = { headers: { Accept: 'text/html,application/xhtml+xml,*/*;q=0.8' } }
+    for (const p of ['/d/some-doc', '/login', '/d/some-doc?x=1']) {
+      const r = await server.get(p, html)
+      assert.equal(r.status, 200, `${p} (a navigation) serves the entry page`)
+      assert.equal(r.body, INDEX)
+      assert.match(r.headers.get('cache-control') || '', /\bno-cache\b/, `${p}: no-cache`)
+      checkSecurityHeaders(p, r.headers)
+    }
+    for (const p of ['/assets/missing-000.js', '/api/no-such-endpoint', '/favicon.ico', '/d/../etc/passwd']) {
+      const r = await rawGet(server, p)
+      assert.equal(r.status, 404, `${p} is not the entry page`)
+    }
+    const r = await server.get('/assets/missing-000.js', html)
+    assert.equal(r.status, 404, 'a missing asset is a 404 even for a navigation')
+  })
+
   await t.test('no path traversal out of the static dir', async () => {
     fs.writeFileSync(path.join(path.dirname(staticDir), path.basename(staticDir) + '-secret.txt'), 'SECRET')
     scopeOf(t).add(() => fs.rmSync(path.join(path.dirname(staticDir), path.basename(staticDir) + '-secret.txt'), { force: true }))
