@@ -216,7 +216,7 @@ Verdict Room::on_update(MemberId id, Slot& slot, ByteView update) {
     journal_.barrier(std::move(done));
     return {};
   }
-  if (!added.empty()) ++stats_.version;
+  ++stats_.version;  // what it added, or pending structs that the full state also carries
   stats_.bytes_since_measured += update.size();
   stats_.bytes_since_snapshot += update.size();
   ++stats_.updates_since_snapshot;

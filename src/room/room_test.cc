@@ -154,6 +154,24 @@ TEST_F(RoomTest, ADuplicateWaitsForTheCommitOfWhatItRepeats) {
   EXPECT_EQ(a->take().size(), 2u);
 }
 
+TEST_F(RoomTest, TheSharedFullStateCarriesPendingStructs) {
+  auto a = join(1, Protocol::kHocuspocus);
+  send(1, Protocol::kHocuspocus, hp(SyncType::kStep1, Bytes{0}));  // caches the (empty) full state
+  a->take();
+  crdt::Doc d(crdt::DocOptions{.client_id = 5});
+  (void)d.insert_text("t", 0, "ab").value();
+  const Bytes second = d.insert_text("t", 2, "cd").value();  // depends on the first, which never came
+  send(1, Protocol::kHocuspocus, hp(SyncType::kUpdate, second));
+  EXPECT_TRUE(room.doc().has_pending_structs());
+  auto b = join(2, Protocol::kHocuspocus);
+  send(2, Protocol::kHocuspocus, hp(SyncType::kStep1, Bytes{0}));
+  auto got = b->take();
+  ASSERT_EQ(got.size(), 2u);
+  crdt::Doc joiner;
+  ASSERT_TRUE(joiner.apply_update(got[1].sync.payload).ok());
+  EXPECT_TRUE(joiner.has_pending_structs()) << "a joiner gets what the server holds, pending structs included";
+}
+
 TEST_F(RoomTest, ReadOnlyMembersChangeNothing) {
   auto ro = join(1, Protocol::kHocuspocus, /*read_only=*/true);
   auto rw = join(2, Protocol::kHocuspocus);
