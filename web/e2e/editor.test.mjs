@@ -1,12 +1,72 @@
 // The web editor end to end: real browsers (headless Chromium) against a real
 // `quire serve`. Two users typing at once converge and see each other's carets;
 // no token reaches browser storage or a readable cookie; a reload keeps the
-// session; a viewer cannot change the document; "Saved" follows the server's ack.
+// session; a viewer cannot change the document, not even with hand-made frames;
+// "Saved" follows the server's ack; sign-out in one tab ends the other's socket and
+// clears the offline copies; the timed refresh renews the open socket's token.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import path from 'node:path'
-import { SCREENSHOTS, editorText, launchBrowser, newUser, registerViaUi, startServer, until } from './harness.mjs'
+import { SCREENSHOTS, editorText, launchBrowser, newUser, registerViaUi, signInViaUi, startServer, until, watchErrors } from './harness.mjs'
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+const status = (page) => page.getByTestId('status').textContent()
+
+/** The names of this browser profile's offline copies (y-indexeddb databases `quire:…`). */
+const offlineCopies = (page) => page.evaluate(async () =>
+  (await indexedDB.databases()).map((d) => d.name).filter((n) => n.startsWith('quire:')))
+
+/**
+ * From the page's own script (as a user could from the console): a fresh access
+ * token from POST /api/auth/refresh (the page's cookie), a raw WebSocket to /ws,
+ * a Hocuspocus Auth frame and then an Update frame built by hand as bytes: one
+ * Yjs item, the string `text` in the root type `default`. Resolves with the
+ * server's answers (hex) to each, and the close code if it closed.
+ */
+function rawUpdate (page, docId, text) {
+  return page.evaluate(async ({ docId, text }) => {
+    const res = await fetch('/api/auth/refresh', { method: 'POST', credentials: 'same-origin', headers: { 'X-Quire-CSRF': '1' } })
+    if (!res.ok) throw new Error(`refresh: ${res.status}`)
+    const token = (await res.json()).access_token
+    const utf8 = new TextEncoder()
+    const varUint = (n) => { const out = []; while (n > 127) { out.push(0x80 | (n & 0x7f)); n = Math.floor(n / 128) } out.push(n); return out }
+    const varString = (s) => { const b = utf8.encode(s); return [...varUint(b.length), ...b] }
+    const name = varString(docId)
+    // Hocuspocus: name, Auth (2), Token (0), the token.
+    const auth = new Uint8Array([...name, 2, 0, ...varString(token)])
+    // Yjs update v1: 1 client, 1 struct, client 424242 clock 0, info 4 (ContentString,
+    // no origins), parent by root name 'default', the string; then an empty delete set.
+    const update = [1, 1, ...varUint(424242), 0, 4, 1, ...varString('default'), ...varString(text), 0]
+    // Hocuspocus: name, Sync (0), Update (2), the update as varUint8Array.
+    const frame = new Uint8Array([...name, 0, 2, ...varUint(update.length), ...update])
+    const hex = (b) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join(' ')
+    const ws = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`)
+    ws.binaryType = 'arraybuffer'
+    const frames = []
+    let closed = null
+    let wake = () => {}
+    ws.onmessage = (e) => { frames.push(new Uint8Array(e.data)); wake() }
+    ws.onclose = (e) => { closed = e.code; wake() }
+    await new Promise((resolve, reject) => { ws.onopen = resolve; ws.onerror = () => reject(new Error('socket error')) })
+    // The first frame after `name` whose type byte is `type`.
+    const next = async (type, ms = 5000) => {
+      const end = Date.now() + ms
+      for (;;) {
+        const i = frames.findIndex((f) => f.length > name.length && f[name.length] === type)
+        if (i >= 0) return hex(frames.splice(i, 1)[0])
+        if (closed !== null || Date.now() > end) return null
+        await new Promise((r) => { wake = r; setTimeout(r, 100) })
+      }
+    }
+    ws.send(auth)
+    const authenticated = await next(2)
+    ws.send(frame)
+    const syncStatus = await next(8)
+    ws.close()
+    return { authenticated, syncStatus, closed, prefix: hex(new Uint8Array(name)) }
+  }, { docId, text })
+}
 
 test('web editor', { timeout: 240000 }, async (t) => {
   fs.mkdirSync(SCREENSHOTS, { recursive: true })
@@ -39,6 +99,7 @@ test('web editor', { timeout: 240000 }, async (t) => {
       await alice.page.getByTestId('share-role').selectOption(role)
       await alice.page.getByTestId('share-submit').click()
       await alice.page.getByTestId('share-dialog').getByText(role, { exact: true }).waitFor()
+      if (role === 'viewer') await alice.page.screenshot({ path: path.join(SCREENSHOTS, 'share-dialog.png') })
       await alice.page.getByTestId('share-dialog').getByRole('button', { name: 'Done' }).click()
     }
 
@@ -155,6 +216,29 @@ test('web editor', { timeout: 240000 }, async (t) => {
     assert.equal(await carol.page.getByRole('toolbar').isHidden(), true, 'no formatting toolbar for a viewer')
   })
 
+  await t.test('a viewer\'s hand-made frames from the console change nothing', async () => {
+    const docId = docPath.slice('/d/'.length)
+    // The same frame from an editor, on a scratch document of Bob's, is taken: it is well formed.
+    const scratch = await bob.page.evaluate(async () => {
+      const r = await fetch('/api/auth/refresh', { method: 'POST', credentials: 'same-origin', headers: { 'X-Quire-CSRF': '1' } })
+      const token = (await r.json()).access_token
+      const d = await fetch('/api/docs', { method: 'POST', headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' }, body: JSON.stringify({ title: 'Scratch' }), credentials: 'omit' })
+      return (await d.json()).id
+    })
+    const control = await rawUpdate(bob.page, scratch, 'EDITOR FRAME')
+    assert.ok(control.authenticated?.endsWith(Buffer.from('read-write').toString('hex').match(/../g).join(' ')), `editor authenticated read-write: ${JSON.stringify(control)}`)
+    assert.equal(control.syncStatus, `${control.prefix} 08 01`, 'the editor\'s update is acknowledged (SyncStatus 1)')
+
+    const before = await editorText(alice.page)
+    const sent = await rawUpdate(carol.page, docId, 'VIEWER FRAME')
+    assert.ok(sent.authenticated?.endsWith(Buffer.from('readonly').toString('hex').match(/../g).join(' ')), `viewer authenticated readonly: ${JSON.stringify(sent)}`)
+    assert.equal(sent.syncStatus, `${sent.prefix} 08 00`, `the server refuses the viewer's update (SyncStatus 0): ${JSON.stringify(sent)}`)
+    await sleep(1000)
+    assert.equal(await editorText(alice.page), before, 'the owner\'s text is unchanged')
+    assert.ok(!(await editorText(carol.page)).includes('VIEWER FRAME'))
+    assert.deepEqual(carol.errors, [], 'no page errors for carol')
+  })
+
   await t.test('offline edits merge when the server is back; "Saved" only after its ack', async () => {
     await alice.page.goto(docPath)
     await bob.page.goto(docPath)
@@ -241,10 +325,16 @@ test('web editor', { timeout: 240000 }, async (t) => {
     await row.getByRole('button', { name: /Delete/ }).click()
     await row.waitFor({ state: 'detached' })
     await alice.page.getByTestId('doc-list').getByText('Meeting notes').waitFor()
-    // Sign out: back to the sign-in page, the cookie is gone, a reload stays signed out.
+    // Sign out: back to the sign-in page, the cookie is gone, a reload stays signed out,
+    // and the offline copies of her documents are deleted from IndexedDB.
+    const copies = await offlineCopies(alice.page)
+    assert.ok(copies.length >= 2, `alice has offline copies before signing out: ${copies}`)
     await alice.page.getByTestId('sign-out').click()
     await alice.page.waitForURL(/\/login/)
     assert.equal((await alice.context.cookies()).some((c) => c.name === '__Host-quire_rt'), false, 'the refresh cookie is cleared')
+    let left
+    await until('no offline copy left', async () => (left = await offlineCopies(alice.page)).length === 0, 5000)
+      .catch((e) => { throw new Error(`${e.message}: ${left}`) })
     await alice.page.goto(docPath)
     await alice.page.waitForURL(/\/login\?next=/)
     // Signing in again returns to the document asked for.
@@ -254,4 +344,95 @@ test('web editor', { timeout: 240000 }, async (t) => {
     await alice.page.waitForURL((u) => u.pathname === docPath)
     await until('the document is back', async () => (await editorText(alice.page)).includes('Offline from Alice.'))
   })
+
+  await t.test('sign-out in one tab closes the other tab\'s socket; its text stays in view', async () => {
+    const tab1 = bob.page
+    await tab1.goto(docPath)
+    const tab2 = watchErrors(await bob.context.newPage())
+    await tab2.goto(docPath)
+    for (const p of [tab1, tab2]) await until('connected', async () => (await status(p)) === 'Saved')
+    assert.ok((await offlineCopies(tab1)).length > 0, 'bob has offline copies')
+    // Tab 2 types; tab 1 signs out at once, before tab 2's text need be acknowledged.
+    await tab2.locator('[data-testid=editor] .ProseMirror').click()
+    await tab2.keyboard.press('Control+End')
+    await tab2.keyboard.type(' Bob in tab two.')
+    const signedOutAt = Date.now()
+    await tab1.getByTestId('sign-out').click()
+    await tab1.waitForURL(/\/login/)
+    // Nothing tells tab 2 but the server, which closes its socket (4401) at its next re-check (500 ms).
+    await tab2.getByTestId('signin-dialog').waitFor({ timeout: 5000 })
+    const took = Date.now() - signedOutAt
+    assert.ok(took < 3000, `tab 2 learnt of the sign-out in ${took} ms`)
+    assert.equal(await status(tab2), 'Signed out — sign in to keep editing')
+    assert.ok((await editorText(tab2)).includes('Bob in tab two.'), 'the text stays in view')
+    assert.equal(await tab2.locator('[data-testid=editor] .ProseMirror').getAttribute('contenteditable'), 'false')
+    // Neither tab keeps bob's offline copies.
+    await until('no offline copy left', async () => (await offlineCopies(tab1)).length === 0, 5000)
+    // Signing in again in tab 2 reopens the document with its text, which reaches the server.
+    await signInViaUi(tab2, 'bob', tab2.getByTestId('signin-dialog'))
+    await tab2.getByTestId('signin-dialog').waitFor({ state: 'detached' })
+    await until('tab 2 saved again', async () => (await status(tab2)) === 'Saved')
+    assert.ok((await editorText(tab2)).includes('Bob in tab two.'))
+    await until('alice sees bob\'s text', async () => (await editorText(alice.page)).includes('Bob in tab two.'))
+    assert.deepEqual(tab2.errors, [], 'no page errors in tab 2')
+    await tab2.close()
+  })
+
+  await t.test('the editor at phone width: no horizontal scroll (screenshot)', async () => {
+    const phone = await newUser(browser, server.url, { width: 390, height: 844 })
+    t.after(() => phone.context.close())
+    await phone.page.goto('/login')
+    await signInViaUi(phone.page, 'alice')
+    await phone.page.getByTestId('doc-list').waitFor()
+    const noScroll = () => phone.page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, inner: innerWidth }))
+    let m = await noScroll()
+    assert.ok(m.scroll <= m.inner, `the document list fits: ${JSON.stringify(m)}`)
+    await phone.page.goto(docPath)
+    await until('connected', async () => (await status(phone.page)) === 'Saved')
+    await until('the text is there', async () => (await editorText(phone.page)).includes('Bob in tab two.'))
+    m = await noScroll()
+    assert.ok(m.scroll <= m.inner, `the editor fits: ${JSON.stringify(m)}`)
+    await phone.page.screenshot({ path: path.join(SCREENSHOTS, 'editor-phone.png') })
+    assert.deepEqual(phone.errors, [], 'no page errors on the phone')
+  })
+})
+
+test('the access token is refreshed before it expires and renewed on the open socket', { timeout: 120000 }, async (t) => {
+  // 20 s tokens, no leeway: a socket whose token was not renewed in-band is closed at expiry.
+  const server = await startServer(['--access-ttl-seconds', '20', '--token-leeway-seconds', '0'])
+  t.after(() => server.stop())
+  const browser = await launchBrowser()
+  t.after(() => browser.close())
+  const dave = await newUser(browser, server.url)
+  const sockets = []
+  dave.page.on('websocket', (ws) => {
+    const s = { url: ws.url(), closed: false }
+    ws.on('close', () => { s.closed = true })
+    sockets.push(s)
+  })
+  await registerViaUi(dave.page, 'dave')
+  await dave.page.getByTestId('new-title').fill('Long session')
+  await dave.page.getByTestId('new-doc').click()
+  await dave.page.waitForURL(/\/d\//)
+  const docPath = new URL(dave.page.url()).pathname
+  await until('connected', async () => (await status(dave.page)) === 'Saved')
+  await dave.page.locator('[data-testid=editor] .ProseMirror').click()
+  // Type past two lifetimes (45 s); every edit is acknowledged on the same socket.
+  const start = Date.now()
+  let n = 0
+  while (Date.now() - start < 45000) {
+    await dave.page.keyboard.type(`tick${n++} `)
+    await until(`tick${n - 1} saved`, async () => (await status(dave.page)) === 'Saved', 5000)
+    await sleep(2000)
+  }
+  assert.ok(n >= 12, `${n} edits`)
+  const ws = sockets.filter((s) => s.url.endsWith('/ws'))
+  assert.equal(ws.length, 1, 'one socket for the whole session')
+  assert.equal(ws[0].closed, false, 'the server never closed it (the token was renewed in-band)')
+  // A bearer route still works, and a reload gets every edit back from the server.
+  await dave.page.goto('/')
+  await dave.page.getByTestId('doc-list').getByText('Long session').waitFor()
+  await dave.page.goto(docPath)
+  await until('all edits are on the server', async () => (await editorText(dave.page)).includes(`tick${n - 1}`))
+  assert.deepEqual(dave.errors, [], 'no page errors')
 })

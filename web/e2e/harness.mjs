@@ -23,17 +23,20 @@ for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.once(sig, () => proce
 
 /**
  * Starts quire serve in accounts mode; resolves with {url, stop, restart, kill, stderr()}.
+ * Sockets are re-checked every 500 ms (`--recheck-ms`), so revocations show quickly;
+ * `extraArgs` are added to the command line (and kept across `restart`).
  * `kill` stops the process but keeps its data; `restart` starts it again on the same
  * port and data directory (the browsers' reconnects find it where it was).
  */
-export async function startServer () {
+export async function startServer (extraArgs = []) {
   const binary = process.env.QUIRE_BINARY || path.resolve(WEB, '..', 'build/release/src/app/quire')
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'quire-e2e-'))
   dirs.add(dataDir)
   let stderr = ''
   let proc = null
   const spawnServer = async (listen) => {
-    proc = spawn(binary, ['serve', '--listen', listen, '--data-dir', dataDir, '--static-dir', path.join(WEB, 'dist')],
+    proc = spawn(binary, ['serve', '--listen', listen, '--data-dir', dataDir, '--static-dir', path.join(WEB, 'dist'),
+      '--recheck-ms', '500', ...extraArgs],
       { stdio: ['ignore', 'pipe', 'pipe'] })
     children.add(proc)
     const p = proc
@@ -88,15 +91,29 @@ export async function launchBrowser () {
 }
 
 /** A fresh browser context (its own cookies and storage) and page that fail loudly on page errors. */
-export async function newUser (browser, baseURL) {
-  const context = await browser.newContext({ baseURL, viewport: { width: 1200, height: 760 } })
+export async function newUser (browser, baseURL, viewport = { width: 1200, height: 760 }) {
+  const context = await browser.newContext({ baseURL, viewport })
   const page = await context.newPage()
+  watchErrors(page)
+  return { context, page, errors: page.errors }
+}
+
+/** Collects a page's errors in `page.errors` (a 401 asking for a session is expected). */
+export function watchErrors (page) {
   page.setDefaultTimeout(15000)
   const errors = []
   page.on('pageerror', (e) => errors.push(String(e)))
   // A 401 is expected when the page asks for a session without one (the browser logs it).
   page.on('console', (m) => { if (m.type() === 'error' && !/status of 401/.test(m.text())) errors.push(m.text()) })
-  return { context, page, errors }
+  page.errors = errors
+  return page
+}
+
+/** Signs in through the sign-in page (or an open sign-in form) as a user registered by registerViaUi. */
+export async function signInViaUi (page, username, scope = page) {
+  await scope.getByLabel('Username').fill(username)
+  await scope.getByLabel('Password').fill(`pw-${username}-correct-horse`)
+  await scope.getByTestId('auth-submit').click()
 }
 
 /** Registers through the sign-in page and waits for the document list. */

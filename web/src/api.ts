@@ -37,7 +37,7 @@ let currentUser: User | null = null
 let refreshTimer: ReturnType<typeof setTimeout> | undefined
 let refreshing: Promise<boolean> | null = null
 const tokenListeners = new Set<() => void>()
-const signedOutListeners = new Set<() => void>()
+const signedOutListeners = new Set<(user: User) => void>()
 
 export const session = {
   get user (): User | null { return currentUser },
@@ -46,7 +46,8 @@ export const session = {
   token (): string { return accessToken ?? '' },
   /** Called after every refresh (open providers send the new token in-band). */
   onToken (fn: () => void): () => void { tokenListeners.add(fn); return () => tokenListeners.delete(fn) },
-  onSignedOut (fn: () => void): () => void { signedOutListeners.add(fn); return () => signedOutListeners.delete(fn) }
+  /** Called with the user who was signed out: here, in another tab, or by the server (revoked session). */
+  onSignedOut (fn: (user: User) => void): () => void { signedOutListeners.add(fn); return () => signedOutListeners.delete(fn) }
 }
 
 async function readError (res: Response): Promise<ApiError> {
@@ -68,18 +69,18 @@ function accept (answer: TokenAnswer): void {
   accessToken = answer.access_token
   currentUser = answer.user
   clearTimeout(refreshTimer)
-  // Refresh a minute before expiry (at least 10 s from now).
-  const ms = Math.max(10, answer.expires_in - 60) * 1000
+  // Refresh a minute before expiry; a short lifetime (tests) refreshes half-way.
+  const ms = Math.max(Math.min(10, answer.expires_in / 2), answer.expires_in - 60) * 1000
   refreshTimer = setTimeout(() => { void refresh() }, ms)
   for (const fn of tokenListeners) fn()
 }
 
 function forget (): void {
-  const was = accessToken !== null
+  const was = accessToken !== null ? currentUser : null
   accessToken = null
   currentUser = null
   clearTimeout(refreshTimer)
-  if (was) for (const fn of signedOutListeners) fn()
+  if (was) for (const fn of signedOutListeners) fn(was)
 }
 
 /** A cookie route: POST, same origin (the browser sends Origin), the CSRF header. */

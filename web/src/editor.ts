@@ -10,7 +10,7 @@ import CollaborationCaret from '@tiptap/extension-collaboration-caret'
 import { HocuspocusProvider, HocuspocusProviderWebsocket, WebSocketStatus } from '@hocuspocus/provider'
 import { IndexeddbPersistence } from 'y-indexeddb'
 import * as Y from 'yjs'
-import { session, type User } from './api'
+import { refresh, session, type User } from './api'
 
 let socket: HocuspocusProviderWebsocket | null = null
 
@@ -19,6 +19,12 @@ function sharedSocket (): HocuspocusProviderWebsocket {
   if (!socket) {
     const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:'
     socket = new HocuspocusProviderWebsocket({ url: `${scheme}//${location.host}/ws` })
+    // 4401: the server ended the session (sign-out elsewhere, revocation) or the
+    // token expired un-renewed. A refresh tells which: a new token (the reconnect
+    // uses it) or a 401, which signs this page out (session.onSignedOut).
+    socket.on('close', ({ event }: { event?: { code?: number } }) => {
+      if (event?.code === 4401 && session.signedIn) void refresh()
+    })
   }
   return socket
 }
@@ -29,7 +35,30 @@ export function closeSocket (): void {
   socket = null
 }
 
-export type SaveState = 'connecting' | 'saving' | 'saved' | 'offline' | 'denied'
+export type SaveState = 'connecting' | 'saving' | 'saved' | 'offline' | 'denied' | 'signedout'
+
+const opened = new Set<string>()
+const dbPrefix = (userId: string): string => `quire:${userId}:`
+
+/**
+ * Deletes the user's offline copies (y-indexeddb databases `quire:{user}:{doc}`)
+ * on sign-out, so a shared computer keeps none. Every such database of this
+ * browser profile, found by `indexedDB.databases()`; where that is missing, the
+ * ones this page opened. A copy still open in another tab is closed there by the
+ * deletion (`versionchange`) and then removed; this resolves without waiting for it.
+ */
+export async function clearOfflineCopies (userId: string): Promise<void> {
+  const prefix = dbPrefix(userId)
+  const names = new Set([...opened].filter((n) => n.startsWith(prefix)))
+  try {
+    for (const { name } of await indexedDB.databases()) if (name?.startsWith(prefix)) names.add(name)
+  } catch { /* no databases(): the ones opened here */ }
+  await Promise.all([...names].map(async (name) => new Promise<void>((resolve) => {
+    const req = indexedDB.deleteDatabase(name)
+    req.onsuccess = req.onerror = req.onblocked = () => resolve()
+    opened.delete(name)
+  })))
+}
 
 // Caret colours must be #rrggbb (the caret extension drops anything else).
 const PALETTE = ['#d23f31', '#2f7dd1', '#2e9d57', '#b8580f', '#8a3fc4', '#c2337a', '#167a86', '#6b6f12']
@@ -44,6 +73,10 @@ export interface OpenDoc {
   editor: Editor
   provider: HocuspocusProvider
   destroy: () => void
+  /** The session ended: read-only, no more offline copy; the text stays in view. */
+  suspend: () => void
+  /** The whole document state (Yjs update), to carry into the next view. */
+  snapshot: () => Uint8Array
 }
 
 export interface OpenOptions {
@@ -54,12 +87,22 @@ export interface OpenOptions {
   onState: (state: SaveState) => void
   onPeople: (people: Array<{ name: string, color: string, self: boolean }>) => void
   onScope: (readOnly: boolean) => void
+  /** Yjs state to merge in first: the unsaved text of a view whose session ended. */
+  carry?: Uint8Array
 }
 
 export function openDocument (o: OpenOptions): OpenDoc {
   const ydoc = new Y.Doc()
+  if (o.carry) Y.applyUpdate(ydoc, o.carry)
   // Offline copy, per user and document (document content only, never tokens).
-  const local = new IndexeddbPersistence(`quire:${o.user.id}:${o.id}`, ydoc)
+  const dbName = `${dbPrefix(o.user.id)}${o.id}`
+  opened.add(dbName)
+  const local = new IndexeddbPersistence(dbName, ydoc)
+  // Another tab deleting the copy (its sign-out) closes the database (lib0 does
+  // on versionchange); stop writing to it too, or the next edit would throw.
+  void (local as unknown as { _db: Promise<IDBDatabase> })._db.then((db) => {
+    db.addEventListener('versionchange', () => { void local.destroy() })
+  }).catch(() => {})
   const provider = new HocuspocusProvider({
     websocketProvider: sharedSocket(),
     name: o.id,
@@ -81,7 +124,9 @@ export function openDocument (o: OpenOptions): OpenDoc {
 
   let connected = false
   let denied = false
+  let suspended = false
   const report = (): void => {
+    if (suspended) return o.onState('signedout')
     if (denied) return o.onState('denied')
     if (!connected) return o.onState('offline')
     if (!provider.isSynced) return o.onState('connecting')
@@ -95,6 +140,7 @@ export function openDocument (o: OpenOptions): OpenDoc {
   provider.on('synced', report)
   provider.on('unsyncedChanges', report)
   provider.on('authenticated', ({ scope }: { scope: string }) => {
+    if (suspended) return
     const ro = scope === 'readonly'
     editor.setEditable(!ro)
     o.onScope(ro)
@@ -120,6 +166,16 @@ export function openDocument (o: OpenOptions): OpenDoc {
   return {
     editor,
     provider,
+    suspend () {
+      if (suspended) return
+      suspended = true
+      offToken()
+      editor.setEditable(false)
+      o.onScope(true)
+      void local.destroy().catch(() => {})
+      report()
+    },
+    snapshot: () => Y.encodeStateAsUpdate(ydoc),
     destroy () {
       offToken()
       provider.off('status', onStatus)

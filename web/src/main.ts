@@ -2,11 +2,12 @@
 // Plain DOM, no framework; routes are real URLs (the server answers them with
 // index.html), so a document opens by its address.
 import './style.css'
-import { ApiError, docs, login, logout, refresh, register, session, type Doc } from './api'
-import { closeSocket, colorFor, openDocument, type OpenDoc, type SaveState } from './editor'
+import { ApiError, docs, login, logout, refresh, register, session, type Doc, type User } from './api'
+import { clearOfflineCopies, closeSocket, colorFor, openDocument, type OpenDoc, type SaveState } from './editor'
 
 const app = document.getElementById('app')!
 let current: OpenDoc | null = null
+let currentId: string | null = null
 
 type Attrs = Record<string, string | boolean | ((e: Event) => void)>
 function h<K extends keyof HTMLElementTagNameMap> (tag: K, attrs: Attrs = {}, ...children: Array<Node | string>): HTMLElementTagNameMap[K] {
@@ -50,22 +51,23 @@ function header (...extra: Node[]): HTMLElement {
 async function signOut (): Promise<void> {
   current?.destroy()
   current = null
+  currentId = null
   closeSocket()
   await logout().catch(() => {})
   navigate('/login', true)
 }
 
 function show (...nodes: Node[]): void {
-  if (current) { current.destroy(); current = null }
+  if (current) { current.destroy(); current = null; currentId = null }
+  for (const d of document.querySelectorAll('dialog.reauth')) d.remove()
   app.replaceChildren(...nodes)
 }
 
 // ---- sign in / register -------------------------------------------------------
 
-function signInView (): void {
-  const params = new URLSearchParams(location.search)
-  const next = params.get('next') ?? '/'
-  let mode: 'login' | 'register' = params.get('register') !== null ? 'register' : 'login'
+/** The sign-in / register form; `done` runs after a successful sign-in. */
+function authForm (initial: 'login' | 'register', done: () => void, lead?: Node): { form: HTMLFormElement, focus: () => void } {
+  let mode = initial
   const error = h('p', { class: 'error', role: 'alert', 'data-testid': 'auth-error' })
   const username = h('input', { name: 'username', autocomplete: 'username', required: true, 'aria-label': 'Username' })
   const email = h('input', { name: 'email', type: 'email', autocomplete: 'email', 'aria-label': 'Email' })
@@ -93,17 +95,49 @@ function signInView (): void {
       try {
         if (mode === 'login') await login(username.value.trim(), password.value)
         else await register(username.value.trim(), email.value.trim(), password.value)
-        navigate(next.startsWith('/') && !next.startsWith('//') ? next : '/', true)
+        done()
       } catch (err) {
         error.textContent = message(err)
       } finally {
         submit.disabled = false
       }
     }
-  }, title, h('label', {}, 'Username', username), emailRow, h('label', {}, 'Password', password), error, submit, toggle)
+  }, title, ...(lead ? [lead] : []), h('label', {}, 'Username', username), emailRow, h('label', {}, 'Password', password), error, submit, toggle)
   paint()
+  return { form, focus: () => username.focus() }
+}
+
+function signInView (): void {
+  const params = new URLSearchParams(location.search)
+  const next = params.get('next') ?? '/'
+  const { form, focus } = authForm(params.get('register') !== null ? 'register' : 'login',
+    () => navigate(next.startsWith('/') && !next.startsWith('//') ? next : '/', true))
   show(header(), h('main', { class: 'center' }, form))
-  username.focus()
+  focus()
+}
+
+/**
+ * The session ended while a document was open (signed out in another tab, or
+ * revoked): the editor turns read-only and keeps its text in view (it can still
+ * be selected and copied), and a sign-in form opens over it. Signing in again as
+ * the same user reopens the document with that text merged in, so edits not yet
+ * acknowledged are sent then; another user gets a fresh view without them.
+ */
+function signInAgain (was: User): void {
+  const id = currentId
+  const note = h('p', { class: 'note', 'data-testid': 'signed-out-note' },
+    'You were signed out, here or in another tab. Your text stays on this page until you leave it; sign in to keep editing.')
+  const dialog = h('dialog', { class: 'reauth', 'data-testid': 'signin-dialog' })
+  const { form, focus } = authForm('login', () => {
+    const carry = session.user?.id === was.id && current ? current.snapshot() : undefined
+    dialog.remove()
+    if (id && carry && location.pathname === `/d/${id}`) void editorView(id, carry)
+    else void route()
+  }, note)
+  dialog.append(form)
+  document.body.append(dialog)
+  dialog.show() // not modal: the text behind it stays selectable
+  focus()
 }
 
 // ---- document list ----------------------------------------------------------
@@ -151,10 +185,11 @@ const STATUS: Record<SaveState, string> = {
   saving: 'Saving…',
   saved: 'Saved',
   offline: 'Offline — your edits will sync',
-  denied: 'You no longer have access to this document'
+  denied: 'You no longer have access to this document',
+  signedout: 'Signed out — sign in to keep editing'
 }
 
-async function editorView (id: string): Promise<void> {
+async function editorView (id: string, carry?: Uint8Array): Promise<void> {
   let doc: Doc
   try {
     doc = await docs.get(id)
@@ -192,9 +227,11 @@ async function editorView (id: string): Promise<void> {
         return h('span', { class: 'avatar', title: p.self ? `${p.name} (you)` : p.name, style: `background:${p.color}` }, initials)
       }))
     },
-    onScope: (ro) => { badge.hidden = !ro; toolbar.hidden = ro; titleInput.readOnly = ro }
+    onScope: (ro) => { badge.hidden = !ro; toolbar.hidden = ro; titleInput.readOnly = ro },
+    carry
   })
   current = opened
+  currentId = id
   toolbar.hidden = doc.role === 'viewer'
   buildToolbar(toolbar, opened)
 }
@@ -285,7 +322,15 @@ async function route (): Promise<void> {
 }
 
 window.addEventListener('popstate', () => { void route() })
-session.onSignedOut(() => {
+session.onSignedOut((user) => {
+  // A shared computer keeps no document copies of a signed-out user.
+  void clearOfflineCopies(user.id)
+  if (current) {
+    current.suspend()
+    closeSocket()
+    signInAgain(user)
+    return
+  }
   closeSocket()
   if (location.pathname !== '/login') navigate(`/login?next=${encodeURIComponent(location.pathname)}`, true)
 })
