@@ -2,7 +2,7 @@
 // `quire serve`. Two users typing at once converge and see each other's carets;
 // no token reaches browser storage or a readable cookie; a reload keeps the
 // session; a viewer cannot change the document, not even with hand-made frames;
-// "Saved" follows the server's ack; sign-out in one tab ends the other's socket and
+// "Saved" follows the server's ack; a title rename syncs live; sign-out in one tab ends the other's socket and
 // clears the offline copies; the timed refresh renews the open socket's token.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -307,6 +307,28 @@ test('web editor', { timeout: 240000 }, async (t) => {
     })
     await until('bob sees it bold', async () => (await boldText(alice.page)) === 'ALICETEXT' && (await boldText(bob.page)) === 'ALICETEXT')
       .catch(async (e) => { throw new Error(`${e.message}: alice ${await alice.page.locator('[data-testid=editor]').innerHTML()} bob ${await bob.page.locator('[data-testid=editor]').innerHTML()}`) })
+  })
+
+  await t.test('a rename in the title field syncs live to the others; the list shows it', async () => {
+    // Alice and Bob have the document open (previous test); Carol, a viewer, too.
+    const field = (u) => u.page.getByTestId('doc-title')
+    for (const u of [alice, bob]) await until('title shown', async () => (await field(u).inputValue()) === 'Meeting notes')
+    await field(alice).click()
+    await alice.page.keyboard.press('End')
+    await alice.page.keyboard.type(', weekly', { delay: 20 })
+    // Bob sees it while Alice is still in the field (no blur, no reload).
+    await until('bob sees the new title live', async () => (await field(bob).inputValue()) === 'Meeting notes, weekly', 5000)
+    assert.equal(await field(alice).inputValue(), 'Meeting notes, weekly', 'alice\'s own field kept her text')
+    await field(alice).press('Enter')
+    await field(alice).blur()
+    await carol.page.goto(docPath)
+    await until('the viewer sees it too', async () => (await field(carol).inputValue()) === 'Meeting notes, weekly', 10000)
+    assert.equal(await field(carol).evaluate((el) => el.readOnly), true, 'the viewer\'s title is read-only')
+    // The list (the API's title, renamed on change) shows it after navigating back.
+    await until('bob\'s list shows the new title', async () => {
+      await bob.page.goto('/')
+      return bob.page.getByTestId('doc-list').getByText('Meeting notes, weekly').waitFor({ timeout: 2000 }).then(() => true, () => false)
+    }, 10000)
   })
 
   await t.test('rename, delete, sign out', async () => {

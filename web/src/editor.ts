@@ -77,6 +77,8 @@ export interface OpenDoc {
   suspend: () => void
   /** The whole document state (Yjs update), to carry into the next view. */
   snapshot: () => Uint8Array
+  /** Sets the title kept in the document (`meta.title`); everyone's `onTitle` follows. */
+  setTitle: (title: string) => void
 }
 
 export interface OpenOptions {
@@ -87,6 +89,10 @@ export interface OpenOptions {
   onState: (state: SaveState) => void
   onPeople: (people: Array<{ name: string, color: string, self: boolean }>) => void
   onScope: (readOnly: boolean) => void
+  /** The title in the document changed (another user's edit, or the seed). */
+  onTitle: (title: string) => void
+  /** The API's title: seeds `meta.title` once synced if the document has none (writers only). */
+  title: string
   /** Yjs state to merge in first: the unsaved text of a view whose session ended. */
   carry?: Uint8Array
 }
@@ -125,6 +131,23 @@ export function openDocument (o: OpenOptions): OpenDoc {
   let connected = false
   let denied = false
   let suspended = false
+  let readOnly = o.readOnly
+
+  // The title lives in the document (`meta.title`), so a rename syncs live.
+  const meta = ydoc.getMap<string>('meta')
+  const onMeta = (e: Y.YMapEvent<string>): void => {
+    const t = meta.get('title')
+    if (e.keysChanged.has('title') && typeof t === 'string' && !e.transaction.local) o.onTitle(t)
+  }
+  meta.observe(onMeta)
+  const initial = meta.get('title')
+  if (typeof initial === 'string') queueMicrotask(() => { o.onTitle(initial) })
+  const seedTitle = (): void => {
+    // After the first sync, so the server's title (if any) wins over the API's.
+    if (readOnly || suspended || !provider.isSynced || meta.has('title')) return
+    meta.set('title', o.title)
+  }
+  provider.on('synced', seedTitle)
   const report = (): void => {
     if (suspended) return o.onState('signedout')
     if (denied) return o.onState('denied')
@@ -142,8 +165,10 @@ export function openDocument (o: OpenOptions): OpenDoc {
   provider.on('authenticated', ({ scope }: { scope: string }) => {
     if (suspended) return
     const ro = scope === 'readonly'
+    readOnly = ro
     editor.setEditable(!ro)
     o.onScope(ro)
+    seedTitle()
   })
   provider.on('authenticationFailed', () => { denied = true; report() })
   connected = sharedSocket().status === WebSocketStatus.Connected
@@ -176,8 +201,14 @@ export function openDocument (o: OpenOptions): OpenDoc {
       report()
     },
     snapshot: () => Y.encodeStateAsUpdate(ydoc),
+    setTitle (title: string) {
+      if (readOnly || suspended || meta.get('title') === title) return
+      meta.set('title', title)
+    },
     destroy () {
       offToken()
+      meta.unobserve(onMeta)
+      provider.off('synced', seedTitle)
       provider.off('status', onStatus)
       editor.destroy()
       provider.destroy()

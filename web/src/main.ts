@@ -203,9 +203,34 @@ async function editorView (id: string, carry?: Uint8Array): Promise<void> {
   const people = h('span', { class: 'people', 'data-testid': 'people' })
   const titleInput = h('input', { class: 'title', value: doc.title, 'aria-label': 'Title', 'data-testid': 'doc-title' })
   titleInput.readOnly = doc.role === 'viewer'
-  titleInput.addEventListener('change', async () => {
-    try { doc = await docs.rename(id, titleInput.value.trim() || 'Untitled') } catch { titleInput.value = doc.title }
+  // The title is part of the document (meta.title): typing sets it (debounced) and
+  // everyone's field follows; the change (Enter, blur) also renames through the API
+  // so the document list shows it.
+  let titleTimer: ReturnType<typeof setTimeout> | undefined
+  const pushTitle = (): void => {
+    clearTimeout(titleTimer)
+    titleTimer = undefined
+    if (!titleInput.readOnly) opened.setTitle(titleInput.value)
+  }
+  titleInput.addEventListener('input', () => {
+    clearTimeout(titleTimer)
+    titleTimer = setTimeout(pushTitle, 250)
   })
+  titleInput.addEventListener('change', async () => {
+    if (titleInput.readOnly) return
+    const title = titleInput.value.trim() || 'Untitled'
+    titleInput.value = title
+    pushTitle()
+    try { doc = await docs.rename(id, title) } catch { /* the document keeps the title; the list catches up on the next rename */ }
+  })
+  const showTitle = (title: string): void => {
+    // A local edit not yet sent wins (it is sent next); keep the caret while focused.
+    if (titleTimer !== undefined || titleInput.value === title) return
+    if (document.activeElement !== titleInput) { titleInput.value = title; return }
+    const { selectionStart: start, selectionEnd: end } = titleInput
+    titleInput.value = title
+    if (start !== null && end !== null) titleInput.setSelectionRange(Math.min(start, title.length), Math.min(end, title.length))
+  }
   const badge = h('span', { class: 'badge', 'data-testid': 'readonly-badge' }, 'View only')
   badge.hidden = doc.role !== 'viewer'
   const shareButton = h('button', { type: 'button', class: 'ghost', 'data-testid': 'share', onclick: () => { void shareDialog(doc) } }, 'Share')
@@ -228,6 +253,8 @@ async function editorView (id: string, carry?: Uint8Array): Promise<void> {
       }))
     },
     onScope: (ro) => { badge.hidden = !ro; toolbar.hidden = ro; titleInput.readOnly = ro },
+    onTitle: showTitle,
+    title: doc.title,
     carry
   })
   current = opened
