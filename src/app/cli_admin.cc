@@ -24,6 +24,7 @@
 #include "app/cli.h"
 #include "auth/keys.h"
 #include "auth/password.h"
+#include "auth/service.h"
 #include "auth/tokens.h"
 #include "base/log.h"
 #include "crdt/any.h"
@@ -34,9 +35,6 @@ namespace {
 
 constexpr std::size_t kUserIdBytes = 16;             // 128 random bits, 22 base64url characters
 constexpr std::size_t kGeneratedPasswordBytes = 18;  // 144 random bits, 24 base64url characters
-constexpr std::size_t kMinUsernameBytes = 3;
-constexpr std::size_t kMaxUsernameBytes = 32;
-constexpr std::size_t kMaxEmailLocalBytes = 64;  // RFC 5321
 
 // The words after the verb: `--name value` or `--name=value` for the options
 // in `valued`, `--name` alone for those in `flags`, the rest positional.
@@ -163,32 +161,7 @@ void print_table(const std::vector<std::vector<std::string>>& rows) {
   }
 }
 
-// ---- Input rules (what registration will apply too) ----
-
-bool valid_username(std::string_view name) {
-  if (name.size() < kMinUsernameBytes || name.size() > kMaxUsernameBytes) return false;
-  return std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
-           c == '-';
-  });
-}
-
-// A deliberately plain shape: printable ASCII without spaces, quotes or
-// brackets, one '@', a local part of 1–64 bytes, a dotted domain without empty
-// labels. Whether the mailbox exists is for a confirmation mail to find out.
-bool valid_email(std::string_view email) {
-  if (email.size() > storage::kMaxEmailBytes) return false;
-  const std::size_t at = email.find('@');
-  if (at == std::string_view::npos || at == 0 || at > kMaxEmailLocalBytes ||
-      email.find('@', at + 1) != std::string_view::npos)
-    return false;
-  for (const char c : email) {
-    if (c <= ' ' || c > '~' || std::string_view("\"(),:;<>[\\]").find(c) != std::string_view::npos) return false;
-  }
-  const std::string_view domain = email.substr(at + 1);
-  return domain.find('.') != std::string_view::npos && domain.front() != '.' && domain.back() != '.' &&
-         domain.find("..") == std::string_view::npos;
-}
+// ---- Input rules: usernames and emails as registration checks them (auth/service.h) ----
 
 bool valid_display_name(std::string_view name) {
   if (name.size() > storage::kMaxNameBytes) return false;
@@ -226,9 +199,9 @@ int user_create(const AdminArgs& a) {
   const std::string* email = a.value("email");
   const std::string* display = a.value("display-name");
   if (!username || !email) return usage("user create needs --username NAME and --email EMAIL");
-  if (!valid_username(*username))
+  if (!auth::is_valid_username(*username))
     return usage("a username is 3 to 32 characters of A-Z a-z 0-9 _ . - ('" + printable(*username) + "' is not)");
-  if (!valid_email(*email)) return usage("'" + printable(*email) + "' is not an email address Quire accepts");
+  if (!auth::is_valid_email(*email)) return usage("'" + printable(*email) + "' is not an email address Quire accepts");
   if (display && !valid_display_name(*display))
     return usage("a display name is at most 256 bytes without control characters");
 

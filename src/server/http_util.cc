@@ -2,7 +2,7 @@
 #include "server/http_util.h"
 
 #include <boost/beast/http/field.hpp>
-#include <cstdio>
+#include <boost/json.hpp>
 
 namespace quire::server {
 namespace {
@@ -47,25 +47,8 @@ Response json_response(http::status status, std::string body, const Request& req
 
 Response error_response(http::status status, std::string_view code, std::string_view message, const Request& req,
                         const ServerConfig& config) {
-  return json_response(status, "{\"error\":\"" + json_escape(code) + "\",\"message\":\"" + json_escape(message) + "\"}",
-                       req, config);
-}
-
-std::string json_escape(std::string_view s) {
-  std::string out;
-  for (const char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  return out;
+  return json_response(status, boost::json::serialize(boost::json::object{{"error", code}, {"message", message}}), req,
+                       config);
 }
 
 bool origin_allowed(const Request& req, const ServerConfig& config, bool require) {

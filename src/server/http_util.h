@@ -26,8 +26,6 @@ Response json_response(http::status status, std::string body, const Request& req
 // {"error": code, "message": text}, `no-store`.
 Response error_response(http::status status, std::string_view code, std::string_view message, const Request& req,
                         const ServerConfig& config);
-// `s` as a JSON string literal's contents (quotes and control characters escaped).
-std::string json_escape(std::string_view s);
 
 // The WebSocket and cookie-route `Origin` rule (SECURITY #18, #22): exactly one
 // of the allowed origins; without a list, the request's own host. With
