@@ -175,7 +175,7 @@ test('web editor', { timeout: 240000 }, async (t) => {
           }
           db.close()
         }
-        return { dbs: dbs.map((d) => d.name), hits: values.filter((v) => v && v.includes('eyJ')), cookie: document.cookie }
+        return { dbs: dbs.map((d) => d.name), hits: values.filter((v) => v && /eyJ[\w-]+\.eyJ[\w-]+\.[\w-]+/.test(v)), cookie: document.cookie }
       })
       assert.ok(found.dbs.some((n) => n.startsWith('quire:')), `the offline copy is in IndexedDB (${found.dbs})`)
       assert.deepEqual(found.hits, [], 'no JWT anywhere in web storage or IndexedDB')
