@@ -44,6 +44,18 @@ json::object document_json(const storage::DocumentMeta& d, std::optional<Documen
   return o;
 }
 
+// A list item also names the last editor.
+json::object document_json(const storage::VisibleDocument& v) {
+  json::object o = document_json(v.document, v.role);
+  o["last_edited_at"] = v.last_edited_at ? json::value(ms(*v.last_edited_at)) : json::value(nullptr);
+  o["last_edited_by"] = nullptr;
+  if (!v.last_editor_id.empty()) {
+    o["last_edited_by"] = json::object{
+        {"id", v.last_editor_id}, {"username", v.last_editor_username}, {"display_name", v.last_editor_display_name}};
+  }
+  return o;
+}
+
 // One request in flight: its parts and the answers it can give.
 class Call {
  public:
@@ -200,9 +212,11 @@ class Api::TokenAuthenticator final : public Authenticator {
       if (!identity) return done(std::nullopt);
       auto role = api_.auth_.document_role(identity->user_id, document);
       if (!role || !*role) return done(std::nullopt);
+      auto meta = api_.with_store([&](storage::AccountStore& s) { return s.get_document(document); });
+      if (!meta || !*meta) return done(std::nullopt);
       const auto valid_until = identity->expires_at + api_.auth_.config().leeway;
       done(Principal{identity->user_id, identity->display_name, **role == DocumentRole::kViewer, identity->session_id,
-                     valid_until.time_since_epoch().count()});
+                     valid_until.time_since_epoch().count(), (**meta).workspace_id});
     });
   }
 
@@ -244,6 +258,14 @@ void Api::stop() {
 
 std::unique_ptr<Authenticator> Api::authenticator() {
   return std::make_unique<TokenAuthenticator>(*this);
+}
+
+void Api::record_edit(std::string document, std::string user) {
+  asio::post(workers_, [this, document = std::move(document), user = std::move(user)] {
+    const Status s =
+        with_store([&](storage::AccountStore& store) { return store.record_edit(document, user, now_ms()); });
+    if (!s) log::warn("record_edit_failed", {{"doc", document}, {"error", s.error().to_string()}});
+  });
 }
 
 void Api::handle(Request request, std::string remote, std::function<void(Response)> respond) {
@@ -335,7 +357,7 @@ Response Api::route(const Request& req, const std::string& remote) {
       auto list = store.list_documents_for(me);
       if (!list) return call.fail(list.error());
       json::array out;
-      for (const storage::VisibleDocument& d : *list) out.push_back(document_json(d.document, d.role));
+      for (const storage::VisibleDocument& d : *list) out.push_back(document_json(d));
       return call.ok(http::status::ok, json::object{{"documents", std::move(out)}});
     }
     if (method == http::verb::post) {

@@ -43,12 +43,21 @@ class Api {
   // Access tokens for WebSocket documents: the token's user must have a role
   // on the document (viewer = read-only).
   std::unique_ptr<Authenticator> authenticator();
+  // Records, on a worker, that `user` edited `document` (the list's "last
+  // edited by"); failures are logged, never reported to the editor.
+  void record_edit(std::string document, std::string user);
   // Stops the workers after the requests in flight.
   void stop();
 
  private:
   class TokenAuthenticator;
   Response route(const Request& req, const std::string& remote);
+  // Runs `f` with the Api's store connection, one thread at a time.
+  template <class F>
+  auto with_store(F&& f) {
+    std::lock_guard lock(store_mu_);
+    return f(*store_);
+  }
 
   auth::AuthService& auth_;
   std::unique_ptr<storage::AccountStore> store_;

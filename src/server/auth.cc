@@ -30,7 +30,7 @@ Result<DevAuthenticator> DevAuthenticator::parse(std::string_view spec) {
     if (token.empty() || name.empty()) {
       return Error{"config", 1, "--dev-auth entry " + std::to_string(index) + " has an empty name or token"};
     }
-    out.tokens_[std::string(token)] = Principal{name, name, role == "ro", {}, 0};
+    out.tokens_[std::string(token)] = Principal{name, name, role == "ro", {}, 0, {}};
   }
   if (out.tokens_.empty()) return Error{"config", 1, "--dev-auth needs at least one token"};
   return out;

@@ -29,6 +29,9 @@ struct Principal {
   // plus the verifier's leeway. Empty and 0 for dev tokens: no re-check, no expiry.
   std::string session;
   std::int64_t valid_until = 0;
+  // The workspace of the document this principal was granted (its storage
+  // partition); empty outside workspaces and for dev tokens.
+  std::string workspace;
 };
 
 // What a re-check found out about an open socket's principal on one document.

@@ -12,29 +12,32 @@ namespace {
 constexpr auto kTick = std::chrono::seconds(3);  // y-protocols checks awareness every 3 s
 }
 
-HostedRoom::HostedRoom(RoomHost& host, std::string doc)
+HostedRoom::HostedRoom(RoomHost& host, storage::DocKey key)
     : host_(host),
-      doc_(doc),
+      key_(std::move(key)),
       strand_(asio::make_strand(host.io_)),
-      room_(std::move(doc), *this, host.config_.room),
+      room_(key_.id, *this, host.config_.room),
       flush_timer_(strand_),
       tick_timer_(strand_),
       unload_timer_(strand_) {}
 
 void HostedRoom::append(Bytes update, std::string user, std::function<void(Status)> done) {
   const std::size_t size = update.size();
-  host_.queue_.append(storage::AppendEntry{doc_, std::move(update), std::move(user)},
-                      [self = shared_from_this(), size, done = std::move(done)](Result<std::uint64_t> seq) {
+  host_.queue_.append(storage::AppendEntry{key_, std::move(update), user},
+                      [self = shared_from_this(), size, user, done = std::move(done)](Result<std::uint64_t> seq) {
                         Status status;
                         if (seq) {
                           self->host_.metrics_.updates_stored_total++;
                           self->host_.metrics_.update_bytes_stored_total += size;
                         } else {
                           self->host_.metrics_.commit_failures_total++;
-                          log::error("commit_failed", {{"doc", self->doc_}, {"error", seq.error().to_string()}});
+                          log::error("commit_failed", {{"doc", self->doc()}, {"error", seq.error().to_string()}});
                           status = seq.error();
                         }
-                        asio::post(self->strand_, [done, status] { done(status); });
+                        asio::post(self->strand_, [self, user, done, status] {
+                          if (status) self->note_edit(user);
+                          done(status);
+                        });
                       });
 }
 
@@ -45,19 +48,30 @@ void HostedRoom::barrier(std::function<void(Status)> done) {
 
 void HostedRoom::compact(Bytes snapshot, Bytes state_vector, std::function<void(Status)> done) {
   const std::size_t size = snapshot.size();
-  host_.queue_.compact(doc_, std::move(snapshot), std::move(state_vector),
-                       [self = shared_from_this(), size, done = std::move(done)](Result<std::uint64_t> upto) {
-                         Status status;
-                         if (upto) {
-                           self->host_.metrics_.compactions_total++;
-                           log::info("compacted", {{"doc", self->doc_}, {"upto_seq", *upto}, {"snapshot_bytes", size}});
-                         } else {
-                           self->host_.metrics_.compaction_failures_total++;
-                           log::error("compaction_failed", {{"doc", self->doc_}, {"error", upto.error().to_string()}});
-                           status = upto.error();
-                         }
-                         asio::post(self->strand_, [done, status] { done(status); });
-                       });
+  host_.queue_.compact(
+      key_, std::move(snapshot), std::move(state_vector), storage::kThroughLastSeq,
+      [self = shared_from_this(), size, done = std::move(done)](Result<std::uint64_t> upto) {
+        Status status;
+        if (upto) {
+          self->host_.metrics_.compactions_total++;
+          log::info("compacted", {{"doc", self->doc()}, {"upto_seq", *upto}, {"snapshot_bytes", size}});
+        } else {
+          self->host_.metrics_.compaction_failures_total++;
+          log::error("compaction_failed", {{"doc", self->doc()}, {"error", upto.error().to_string()}});
+          status = upto.error();
+        }
+        asio::post(self->strand_, [done, status] { done(status); });
+      });
+}
+
+void HostedRoom::note_edit(const std::string& user) {
+  constexpr std::int64_t kReportEveryMs = 60'000;
+  if (!host_.edit_observer_ || user.empty()) return;
+  const std::int64_t now = host_.now_ms();
+  if (user == reported_editor_ && now - reported_at_ms_ < kReportEveryMs) return;
+  reported_editor_ = user;
+  reported_at_ms_ = now;
+  host_.edit_observer_(key_, user);
 }
 
 void HostedRoom::schedule_awareness_flush() {
@@ -88,7 +102,7 @@ std::int64_t RoomHost::now_ms() const {
       .count();
 }
 
-void RoomHost::acquire(const std::string& doc, Ready ready) {
+void RoomHost::acquire(const storage::DocKey& doc, Ready ready) {
   std::shared_ptr<HostedRoom> room;
   bool load = false;
   {
@@ -98,10 +112,10 @@ void RoomHost::acquire(const std::string& doc, Ready ready) {
       asio::post(io_, std::move(fail));
       return;
     }
-    auto it = rooms_.find(doc);
+    auto it = rooms_.find(doc.id);
     if (it == rooms_.end()) {
       room = std::make_shared<HostedRoom>(*this, doc);
-      rooms_.emplace(doc, room);
+      rooms_.emplace(doc.id, room);
       metrics_.rooms++;
       load = true;
     } else {
@@ -141,7 +155,7 @@ void RoomHost::finish_load(const std::shared_ptr<HostedRoom>& room, Result<stora
       // Forget the room so the next join retries the load; nobody was served.
       room->state_ = HostedRoom::State::kFailed;
       room->refs_ = 0;
-      if (auto it = rooms_.find(room->doc_); it != rooms_.end() && it->second == room) {
+      if (auto it = rooms_.find(room->doc()); it != rooms_.end() && it->second == room) {
         rooms_.erase(it);
         metrics_.rooms--;
       }
@@ -151,11 +165,11 @@ void RoomHost::finish_load(const std::shared_ptr<HostedRoom>& room, Result<stora
     metrics_.documents_loaded_total++;
     log::info(
         "room_loaded",
-        {{"doc", room->doc_}, {"snapshot_bytes", stored->snapshot.size()}, {"log_entries", stored->updates.size()}});
+        {{"doc", room->doc()}, {"snapshot_bytes", stored->snapshot.size()}, {"log_entries", stored->updates.size()}});
     room->start_ticking();
   } else {
     metrics_.document_load_failures_total++;
-    log::error("room_load_failed", {{"doc", room->doc_}, {"error", status.error().to_string()}});
+    log::error("room_load_failed", {{"doc", room->doc()}, {"error", status.error().to_string()}});
   }
   for (Ready& w : waiters) w(status ? room : nullptr, status);
 }
@@ -183,14 +197,14 @@ void RoomHost::schedule_unload(const std::shared_ptr<HostedRoom>& room) {
       {
         std::lock_guard lock(mu_);
         if (room->refs_ > 0) return;  // someone joined meanwhile
-        if (auto it = rooms_.find(room->doc_); it != rooms_.end() && it->second == room) {
+        if (auto it = rooms_.find(room->doc()); it != rooms_.end() && it->second == room) {
           rooms_.erase(it);
           metrics_.rooms--;
         }
       }
       room->tick_timer_.cancel();
       room->flush_timer_.cancel();
-      log::info("room_unloaded", {{"doc", room->doc_}});
+      log::info("room_unloaded", {{"doc", room->doc()}});
     });
   });
 }

@@ -33,8 +33,9 @@ class RoomHost;
 
 class HostedRoom final : public room::Journal, public std::enable_shared_from_this<HostedRoom> {
  public:
-  HostedRoom(RoomHost& host, std::string doc);
-  [[nodiscard]] const std::string& doc() const { return doc_; }
+  HostedRoom(RoomHost& host, storage::DocKey key);
+  [[nodiscard]] const std::string& doc() const { return key_.id; }
+  [[nodiscard]] const storage::DocKey& key() const { return key_; }
   Strand& strand() { return strand_; }
   // On the strand only.
   room::Room& room() { return room_; }
@@ -50,14 +51,19 @@ class HostedRoom final : public room::Journal, public std::enable_shared_from_th
   enum class State { kLoading, kReady, kFailed };
   void start_ticking();
 
+  void note_edit(const std::string& user);
+
   RoomHost& host_;
-  std::string doc_;
+  storage::DocKey key_;
   Strand strand_;
   room::Room room_;
   asio::steady_timer flush_timer_;
   asio::steady_timer tick_timer_;
   asio::steady_timer unload_timer_;
   bool flush_scheduled_ = false;
+  // The editor last reported to the edit observer, and when (steady ms); on the strand.
+  std::string reported_editor_;
+  std::int64_t reported_at_ms_ = 0;
   // Guarded by the host's mutex.
   State state_ = State::kLoading;
   int refs_ = 0;
@@ -67,12 +73,18 @@ class HostedRoom final : public room::Journal, public std::enable_shared_from_th
 class RoomHost {
  public:
   using Ready = std::function<void(std::shared_ptr<HostedRoom>, Status)>;
+  // Told, on a room's strand, that `user` edited the document (after the commit;
+  // at most once a minute per document unless the editor changes).
+  using EditObserver = std::function<void(const storage::DocKey&, const std::string& user)>;
 
   RoomHost(asio::io_context& io, storage::CommitQueue& queue, const ServerConfig& config, Metrics& metrics);
 
   // Calls `ready` (on the room's strand) once `doc` is loaded, with the room,
   // or with the load's error. Each successful acquire needs one release.
-  void acquire(const std::string& doc, Ready ready);
+  // A document id is always acquired with the same workspace (its storage key).
+  void acquire(const storage::DocKey& doc, Ready ready);
+  // Set before the first acquire.
+  void set_edit_observer(EditObserver observer) { edit_observer_ = std::move(observer); }
   void release(const std::shared_ptr<HostedRoom>& room);
   // Shutdown: stop timers so the io_context can run out of work.
   void shutdown();
@@ -91,6 +103,7 @@ class RoomHost {
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<HostedRoom>, std::less<>> rooms_;
   bool stopping_ = false;
+  EditObserver edit_observer_;
 };
 
 }  // namespace quire::server

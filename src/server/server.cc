@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "base/log.h"
+#include "server/api.h"
 #include "server/server_internal.h"
 
 namespace quire::server {
@@ -53,6 +54,10 @@ void Server::Impl::shutdown() {
 Server::Server(ServerConfig config, storage::Store& store, std::unique_ptr<Authenticator> auth, Api* api)
     : impl_(std::make_unique<Impl>(std::move(config), store, std::move(auth))) {
   impl_->api = api;
+  if (api != nullptr) {
+    impl_->rooms.set_edit_observer(
+        [api](const storage::DocKey& doc, const std::string& user) { api->record_edit(doc.id, user); });
+  }
 }
 
 Server::~Server() = default;

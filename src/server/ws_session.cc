@@ -495,11 +495,12 @@ class WsSession final : public std::enable_shared_from_this<WsSession> {
     slot.state = DocSlot::State::kLoading;
     slot.member_id = server_.next_id++;
     const std::string doc(protocol::document_of(slot.key));
-    server_.rooms.acquire(
-        doc, [self = shared_from_this(), key = slot.key](std::shared_ptr<HostedRoom> room, Status status) {
-          asio::post(self->ws_.get_executor(),
-                     [self, key, room = std::move(room), status] { self->on_room(key, room, status); });
-        });
+    server_.rooms.acquire(storage::DocKey{slot.principal.workspace, doc},
+                          [self = shared_from_this(), key = slot.key](std::shared_ptr<HostedRoom> room, Status status) {
+                            asio::post(self->ws_.get_executor(), [self, key, room = std::move(room), status] {
+                              self->on_room(key, room, status);
+                            });
+                          });
   }
 
   void on_room(const std::string& key, const std::shared_ptr<HostedRoom>& room, const Status& status) {

@@ -109,6 +109,12 @@ struct DocumentMeta {
 struct VisibleDocument {
   DocumentMeta document;
   DocumentRole role = DocumentRole::kViewer;
+  // The last edit the server recorded (record_edit), for the document list;
+  // unset and empty when never edited.
+  std::optional<Time> last_edited_at;
+  std::string last_editor_id;
+  std::string last_editor_username;
+  std::string last_editor_display_name;
 };
 
 struct DocumentMember {
@@ -216,6 +222,10 @@ class AccountStore {
   // Soft delete: the document and its roles disappear from every read; its
   // rows stay (the id stays taken). kNotFound (unknown or already deleted).
   virtual Status delete_document(std::string_view document_id, Time now) = 0;
+  // Records that `user_id` edited the document at `now` (the server calls it
+  // after a commit, at most every few seconds per document and editor).
+  // kNotFound (no such live document or user).
+  virtual Status record_edit(std::string_view document_id, std::string_view user_id, Time now) = 0;
   // Adds a member or changes a member's role. kNotFound (document or user),
   // kLastOwner (downgrading the only owner).
   virtual Status set_document_member(std::string_view document_id, std::string_view user_id, DocumentRole role) = 0;

@@ -251,6 +251,41 @@ TEST_P(AccountStoreConformance, DocumentsHaveMetadataAndTheCreatorOwnsThem) {
   expect_code(store->set_document_member("nope", "u-bob", DocumentRole::kViewer), kNotFound);
 }
 
+TEST_P(AccountStoreConformance, EditsRecordTheLastEditorAndOrderTheList) {
+  auto store = open_with_users();
+  must(store->create_document({"doc-1", "", "Plan", "u-alice", {}, {}, {}}, kT0));
+  must(store->create_document({"doc_2", "", "Notes", "u-alice", {}, {}, {}}, kT0 + seconds(1)));
+  must(store->set_document_member("doc-1", "u-bob", DocumentRole::kEditor));
+  auto list = store->list_documents_for("u-alice");
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 2u);
+  EXPECT_EQ((*list)[0].document.id, "doc_2");
+  EXPECT_EQ((*list)[1].last_edited_at, std::nullopt);
+  EXPECT_EQ((*list)[1].last_editor_id, "");
+  EXPECT_EQ((*list)[1].last_editor_username, "");
+
+  // An edit moves the document to the top and names its editor.
+  must(store->record_edit("doc-1", "u-bob", kT0 + seconds(5)));
+  auto doc = store->get_document("doc-1");
+  ASSERT_TRUE(doc.ok() && doc->has_value());
+  EXPECT_EQ((*doc)->updated_at, kT0);  // metadata did not change
+  auto bob = store->find_user_by_id("u-bob");
+  ASSERT_TRUE(bob.ok() && bob->has_value());
+  list = store->list_documents_for("u-alice");
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 2u);
+  EXPECT_EQ((*list)[0].document.id, "doc-1");
+  EXPECT_EQ((*list)[0].last_edited_at, kT0 + seconds(5));
+  EXPECT_EQ((*list)[0].last_editor_id, "u-bob");
+  EXPECT_EQ((*list)[0].last_editor_username, (*bob)->username);
+  EXPECT_EQ((*list)[0].last_editor_display_name, (*bob)->display_name);
+
+  expect_code(store->record_edit("nope", "u-bob", kT0), kNotFound);
+  expect_code(store->record_edit("doc-1", "nobody", kT0), kNotFound);
+  must(store->delete_document("doc_2", kT0 + seconds(6)));
+  expect_code(store->record_edit("doc_2", "u-alice", kT0 + seconds(7)), kNotFound);
+}
+
 TEST_P(AccountStoreConformance, ADocumentAlwaysKeepsAnOwner) {
   auto store = open_with_users();
   must(store->create_document({"d", "", "t", "u-alice", {}, {}, {}}, kT0));

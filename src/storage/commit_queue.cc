@@ -35,8 +35,12 @@ void CommitQueue::push(Op op) {
   cv_.notify_one();
 }
 
-void CommitQueue::load(std::string doc, std::function<void(Result<StoredDocument>)> done) {
+void CommitQueue::load(DocKey doc, std::function<void(Result<StoredDocument>)> done) {
   run([doc = std::move(doc), done = std::move(done)](Store& s) { done(s.load(doc)); });
+}
+
+void CommitQueue::load_since(DocKey doc, std::uint64_t after_seq, std::function<void(Result<StoredDocument>)> done) {
+  run([doc = std::move(doc), after_seq, done = std::move(done)](Store& s) { done(s.load_since(doc, after_seq)); });
 }
 
 void CommitQueue::append(AppendEntry entry, std::function<void(Result<std::uint64_t>)> done) {
@@ -48,10 +52,10 @@ void CommitQueue::barrier(std::function<void()> done) {
   run([done = std::move(done)](Store&) { done(); });
 }
 
-void CommitQueue::compact(std::string doc, Bytes snapshot, Bytes state_vector,
+void CommitQueue::compact(DocKey doc, Bytes snapshot, Bytes state_vector, std::uint64_t upto_seq,
                           std::function<void(Result<std::uint64_t>)> done) {
-  run([doc = std::move(doc), snapshot = std::move(snapshot), sv = std::move(state_vector),
-       done = std::move(done)](Store& s) { done(s.compact(doc, snapshot, sv)); });
+  run([doc = std::move(doc), snapshot = std::move(snapshot), sv = std::move(state_vector), upto_seq,
+       done = std::move(done)](Store& s) { done(s.compact(doc, snapshot, sv, upto_seq)); });
 }
 
 void CommitQueue::run(std::function<void(Store&)> work) {

@@ -32,11 +32,13 @@ class CommitQueue {
   CommitQueue(const CommitQueue&) = delete;
   CommitQueue& operator=(const CommitQueue&) = delete;
 
-  void load(std::string doc, std::function<void(Result<StoredDocument>)> done);
+  void load(DocKey doc, std::function<void(Result<StoredDocument>)> done);
+  void load_since(DocKey doc, std::uint64_t after_seq, std::function<void(Result<StoredDocument>)> done);
   void append(AppendEntry entry, std::function<void(Result<std::uint64_t>)> done);
   // `done` runs once everything submitted before it has finished.
   void barrier(std::function<void()> done);
-  void compact(std::string doc, Bytes snapshot, Bytes state_vector, std::function<void(Result<std::uint64_t>)> done);
+  void compact(DocKey doc, Bytes snapshot, Bytes state_vector, std::uint64_t upto_seq,
+               std::function<void(Result<std::uint64_t>)> done);
   // Any Store call, in order with the rest (admin and inspection).
   void run(std::function<void(Store&)> work);
 

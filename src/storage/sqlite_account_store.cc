@@ -66,9 +66,13 @@ constexpr const char kGetDocument[] =
     "SELECT id, workspace_id, title, created_by, created_at, updated_at, deleted_at FROM documents "
     "WHERE id = ?1 AND deleted_at IS NULL";
 constexpr const char kDocumentsFor[] =
-    "SELECT d.id, d.workspace_id, d.title, d.created_by, d.created_at, d.updated_at, d.deleted_at, m.role "
-    "FROM document_members m JOIN documents d ON d.id = m.document_id "
-    "WHERE m.user_id = ?1 AND d.deleted_at IS NULL ORDER BY d.updated_at DESC, d.id";
+    "SELECT d.id, d.workspace_id, d.title, d.created_by, d.created_at, d.updated_at, d.deleted_at, d.last_edited_at, "
+    "d.last_edited_by, m.role, coalesce(u.username, ''), coalesce(u.display_name, '') "
+    "FROM document_members m JOIN documents d ON d.id = m.document_id LEFT JOIN users u ON u.id = d.last_edited_by "
+    "WHERE m.user_id = ?1 AND d.deleted_at IS NULL "
+    "ORDER BY max(d.updated_at, coalesce(d.last_edited_at, 0)) DESC, d.id";
+constexpr const char kRecordEdit[] =
+    "UPDATE documents SET last_edited_at = ?3, last_edited_by = ?2 WHERE id = ?1 AND deleted_at IS NULL";
 constexpr const char kRenameDocument[] =
     "UPDATE documents SET title = ?2, updated_at = ?3 WHERE id = ?1 AND deleted_at IS NULL";
 constexpr const char kDeleteDocument[] = "UPDATE documents SET deleted_at = ?2 WHERE id = ?1 AND deleted_at IS NULL";
@@ -577,9 +581,9 @@ Result<std::vector<VisibleDocument>> SqliteAccountStore::list_documents_for(std:
   if (!q) return q.error();
   q->text(user_id);
   return q->all<VisibleDocument>("list documents", [](const Query& r) -> Result<VisibleDocument> {
-    auto role = document_role_of(r.text_at(7));
+    auto role = document_role_of(r.text_at(9));
     if (!role) return role.error();
-    return VisibleDocument{read_document(r), *role};
+    return VisibleDocument{read_document(r), *role, r.optional_time_at(7), r.text_at(8), r.text_at(10), r.text_at(11)};
   });
 }
 
@@ -589,6 +593,19 @@ Status SqliteAccountStore::rename_document(std::string_view document_id, std::st
   if (!q) return q.error();
   q->text(document_id).text(title).time(now);
   auto changed = q->run("rename document");
+  if (!changed) return changed.error();
+  if (*changed == 0) return domain_error(kNotFound, "no such document");
+  return {};
+}
+
+Status SqliteAccountStore::record_edit(std::string_view document_id, std::string_view user_id, Time now) {
+  auto user = exists(kUserIdExists, user_id);
+  if (!user) return user.error();
+  if (!*user) return domain_error(kNotFound, "no such user");
+  auto q = query(kRecordEdit);
+  if (!q) return q.error();
+  q->text(document_id).text(user_id).time(now);
+  auto changed = q->run("record edit");
   if (!changed) return changed.error();
   if (*changed == 0) return domain_error(kNotFound, "no such document");
   return {};

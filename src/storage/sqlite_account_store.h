@@ -57,6 +57,7 @@ class SqliteAccountStore final : public AccountStore {
   Result<std::vector<VisibleDocument>> list_documents_for(std::string_view user_id) override;
   Status rename_document(std::string_view document_id, std::string_view title, Time now) override;
   Status delete_document(std::string_view document_id, Time now) override;
+  Status record_edit(std::string_view document_id, std::string_view user_id, Time now) override;
   Status set_document_member(std::string_view document_id, std::string_view user_id, DocumentRole role) override;
   Status remove_document_member(std::string_view document_id, std::string_view user_id) override;
   Result<std::vector<DocumentMember>> list_document_members(std::string_view document_id) override;

@@ -58,11 +58,11 @@ TEST(SqliteAccountStore, SharesTheFileAndTheSchemaVersionWithTheDocumentLog) {
     }
     EXPECT_EQ(query_int(path, "PRAGMA user_version"), sqlite::schema_version());
     EXPECT_EQ(SqliteStore::schema_version(), sqlite::schema_version());
-    EXPECT_EQ(sqlite::schema_version(), 2);
+    EXPECT_EQ(sqlite::schema_version(), 3);
     // Both work on the one file, each on its own connection.
     ASSERT_TRUE(accounts->create_user({"u", "user", "u@example.com", "h", "U"}, kT0).ok());
     ASSERT_TRUE(accounts->create_document({"doc", "", "t", "u", {}, {}, {}}, kT0).ok());
-    ASSERT_TRUE(log->append(std::vector<AppendEntry>{{"doc", Bytes{1}, "u"}}).ok());
+    ASSERT_TRUE(log->append(std::vector<AppendEntry>{{{"", "doc"}, Bytes{1}, "u"}}).ok());
     EXPECT_EQ(query_int(path, "SELECT count(*) FROM documents"), 1);
     EXPECT_EQ(query_int(path, "SELECT count(*) FROM updates"), 1);
   }
@@ -85,10 +85,10 @@ TEST(SqliteAccountStore, UpgradesADatabaseThatHasOnlyTheDocumentLog) {
   }
   auto accounts = SqliteAccountStore::open(path);
   ASSERT_TRUE(accounts.ok()) << accounts.error().to_string();
-  EXPECT_EQ(query_int(path, "PRAGMA user_version"), 2);
+  EXPECT_EQ(query_int(path, "PRAGMA user_version"), sqlite::schema_version());
   auto log = SqliteStore::open(path);
   ASSERT_TRUE(log.ok());
-  auto old = (*log)->load("old");
+  auto old = (*log)->load({"", "old"});
   ASSERT_TRUE(old.ok());
   EXPECT_EQ(old->updates, (std::vector<Bytes>{Bytes{7}}));
 }
@@ -120,7 +120,7 @@ TEST(SqliteAccountStore, ConnectionsOpeningAFreshFileAtOnceMigrateItOnce) {
   }
   for (auto& t : threads) t.join();
   EXPECT_EQ(ok, std::vector<int>(kThreads, 1));
-  EXPECT_EQ(query_int(path, "PRAGMA user_version"), 2);
+  EXPECT_EQ(query_int(path, "PRAGMA user_version"), sqlite::schema_version());
 }
 
 TEST(SqliteAccountStore, StoresOnlyTokenHashesAndEnforcesOneHeadPerFamily) {

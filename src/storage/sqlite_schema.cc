@@ -106,6 +106,11 @@ constexpr const char* kMigrations[] = {
       detail TEXT NOT NULL
     );
     )sql",
+    // 3: who edited a document last, and when (the document list shows it).
+    R"sql(
+    ALTER TABLE documents ADD COLUMN last_edited_at INTEGER;
+    ALTER TABLE documents ADD COLUMN last_edited_by TEXT REFERENCES users(id);
+    )sql",
 };
 
 // The user_version of the open database; -1 if it cannot be read.

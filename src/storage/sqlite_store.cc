@@ -3,6 +3,7 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 
@@ -131,7 +132,15 @@ Status SqliteStore::add_document(std::string_view doc, std::int64_t now) {
   return {};
 }
 
-Result<StoredDocument> SqliteStore::load(std::string_view doc) {
+Result<StoredDocument> SqliteStore::load(const DocKey& doc) {
+  return read(doc.id, std::nullopt);
+}
+
+Result<StoredDocument> SqliteStore::load_since(const DocKey& doc, std::uint64_t after_seq) {
+  return read(doc.id, after_seq);
+}
+
+Result<StoredDocument> SqliteStore::read(std::string_view doc, std::optional<std::uint64_t> after_seq) {
   // One read transaction: the snapshot and the log after it are consistent.
   if (Status s = exec("BEGIN"); !s) return s.error();
   StoredDocument out;
@@ -152,15 +161,21 @@ Result<StoredDocument> SqliteStore::load(std::string_view doc) {
     const int rc = sqlite3_step(st_->latest_snapshot);
     if (rc == SQLITE_ROW) {
       out.snapshot_seq = static_cast<std::uint64_t>(sqlite3_column_int64(st_->latest_snapshot, 0));
-      out.snapshot = column_blob(st_->latest_snapshot, 1);
+      // A catch-up whose entries are all still in the log needs no snapshot.
+      if (after_seq && *after_seq >= out.snapshot_seq) {
+        out.snapshot_seq = 0;
+      } else {
+        out.snapshot = column_blob(st_->latest_snapshot, 1);
+      }
     } else if (rc != SQLITE_DONE) {
       return fail("load snapshot");
     }
   }
   {
+    const std::uint64_t from = out.snapshot.empty() && after_seq ? *after_seq : out.snapshot_seq;
     Reset r{st_->updates_after};
     bind_text(st_->updates_after, 1, doc);
-    sqlite3_bind_int64(st_->updates_after, 2, static_cast<sqlite3_int64>(out.snapshot_seq));
+    sqlite3_bind_int64(st_->updates_after, 2, static_cast<sqlite3_int64>(from));
     int rc;
     while ((rc = sqlite3_step(st_->updates_after)) == SQLITE_ROW) {
       out.updates.push_back(column_blob(st_->updates_after, 0));
@@ -190,16 +205,16 @@ Result<std::vector<std::uint64_t>> SqliteStore::append(std::span<const AppendEnt
   std::map<std::string_view, std::uint64_t> first_seq;  // document → its first seq in this batch
   seqs.reserve(entries.size());
   for (const AppendEntry& e : entries) {
-    auto it = last.find(e.doc);
+    auto it = last.find(e.doc.id);
     if (it == last.end()) {
-      auto seq = last_seq(e.doc);
+      auto seq = last_seq(e.doc.id);
       if (!seq) return fail("append");
-      it = last.emplace(e.doc, *seq).first;
-      first_seq.emplace(e.doc, *seq + 1);
+      it = last.emplace(e.doc.id, *seq).first;
+      first_seq.emplace(e.doc.id, *seq + 1);
     }
     const std::uint64_t seq = ++it->second;
     Reset r{st_->insert_update};
-    bind_text(st_->insert_update, 1, e.doc);
+    bind_text(st_->insert_update, 1, e.doc.id);
     sqlite3_bind_int64(st_->insert_update, 2, static_cast<sqlite3_int64>(seq));
     bind_blob(st_->insert_update, 3, e.bytes);
     bind_text(st_->insert_update, 4, e.user);
@@ -215,13 +230,26 @@ Result<std::vector<std::uint64_t>> SqliteStore::append(std::span<const AppendEnt
   return seqs;
 }
 
-Result<std::uint64_t> SqliteStore::compact(std::string_view doc, ByteView snapshot, ByteView state_vector) {
+Result<std::uint64_t> SqliteStore::compact(const DocKey& key, ByteView snapshot, ByteView state_vector,
+                                           std::uint64_t upto_seq) {
+  const std::string_view doc = key.id;
   WriteTransaction tx(*this);
   if (!tx.began()) return error("begin");
   auto fail = [&](std::string_view what) { return tx.fail(what); };
   auto last = last_seq(doc);
   if (!last) return fail("compact");
-  const std::uint64_t upto = *last;
+  const std::uint64_t upto = std::min(upto_seq, *last);
+  {
+    Reset r{st_->latest_snapshot};
+    bind_text(st_->latest_snapshot, 1, doc);
+    const int rc = sqlite3_step(st_->latest_snapshot);
+    if (rc == SQLITE_ROW) {
+      const auto newest = static_cast<std::uint64_t>(sqlite3_column_int64(st_->latest_snapshot, 0));
+      if (newest > upto) return newest;  // someone compacted further already; the transaction rolls back
+    } else if (rc != SQLITE_DONE) {
+      return fail("compact: snapshot");
+    }
+  }
   const std::int64_t now = now_ms();
   if (upto == 0) {
     // A document with no log yet (an import): record it.
@@ -246,9 +274,10 @@ Result<std::uint64_t> SqliteStore::compact(std::string_view doc, ByteView snapsh
   return upto;
 }
 
-Result<DocumentInfo> SqliteStore::info(std::string_view doc) {
+Result<DocumentInfo> SqliteStore::info(const DocKey& key) {
+  const std::string_view doc = key.id;
   DocumentInfo out;
-  out.doc = std::string(doc);
+  out.doc = key.id;
   auto last = last_seq(doc);
   if (!last) return last.error();
   out.last_seq = *last;

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "storage/store.h"
@@ -25,10 +26,13 @@ class SqliteStore final : public Store {
   static Result<std::unique_ptr<SqliteStore>> open(const std::string& path);
   ~SqliteStore() override;
 
-  Result<StoredDocument> load(std::string_view doc) override;
+  // Documents are keyed by id alone: the workspace is not stored.
+  Result<StoredDocument> load(const DocKey& doc) override;
+  Result<StoredDocument> load_since(const DocKey& doc, std::uint64_t after_seq) override;
   Result<std::vector<std::uint64_t>> append(std::span<const AppendEntry> entries) override;
-  Result<std::uint64_t> compact(std::string_view doc, ByteView snapshot, ByteView state_vector) override;
-  Result<DocumentInfo> info(std::string_view doc) override;
+  Result<std::uint64_t> compact(const DocKey& doc, ByteView snapshot, ByteView state_vector,
+                                std::uint64_t upto_seq) override;
+  Result<DocumentInfo> info(const DocKey& doc) override;
   Result<std::vector<std::string>> list_documents() override;
 
   // The schema version this binary writes.
@@ -41,6 +45,7 @@ class SqliteStore final : public Store {
   Error error(std::string_view what) const;
   Result<std::uint64_t> last_seq(std::string_view doc);
   Status add_document(std::string_view doc, std::int64_t now);
+  Result<StoredDocument> read(std::string_view doc, std::optional<std::uint64_t> after_seq);
 
   class WriteTransaction;
   sqlite3* db_;

@@ -82,7 +82,7 @@ TEST(CommitQueue, RunsInOrderAndGroupsAppendsIntoOneCommit) {
     });
     queue.run([opened](Store&) { opened.wait(); });
     for (int i = 0; i < 50; ++i) {
-      queue.append({"d", Bytes{static_cast<std::uint8_t>(i)}, "u"}, [&, i](Result<std::uint64_t> seq) {
+      queue.append({{"", "d"}, Bytes{static_cast<std::uint8_t>(i)}, "u"}, [&, i](Result<std::uint64_t> seq) {
         std::lock_guard lock(mu);
         ASSERT_TRUE(seq.ok());
         EXPECT_EQ(*seq, static_cast<std::uint64_t>(i + 1));
@@ -93,13 +93,13 @@ TEST(CommitQueue, RunsInOrderAndGroupsAppendsIntoOneCommit) {
       std::lock_guard lock(mu);
       order.push_back("barrier");
     });
-    queue.compact("d", Bytes{1, 2}, Bytes{}, [&](Result<std::uint64_t> upto) {
+    queue.compact({"", "d"}, Bytes{1, 2}, Bytes{}, kThroughLastSeq, [&](Result<std::uint64_t> upto) {
       std::lock_guard lock(mu);
       ASSERT_TRUE(upto.ok());
       EXPECT_EQ(*upto, 50u);
       order.push_back("compact");
     });
-    queue.load("d", [&](Result<StoredDocument> d) {
+    queue.load({"", "d"}, [&](Result<StoredDocument> d) {
       std::lock_guard lock(mu);
       ASSERT_TRUE(d.ok());
       EXPECT_EQ(d->snapshot, (Bytes{1, 2}));

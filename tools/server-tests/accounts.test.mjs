@@ -120,6 +120,13 @@ test('accounts: access tokens on both WebSocket protocols, roles on every messag
   const y = ywebsocket(t, server, 'shared', { token: alice.token })
   await synced(y)
   assert.equal(y.text.toString(), 'from alice')
+  // The list names the last editor once the edit is committed.
+  await waitFor(async () => {
+    const docs = (await bob.call('GET', '/api/docs')).json.documents
+    const shared = docs.find((d) => d.id === 'shared')
+    return shared.last_edited_by?.id === alice.user.id && shared.last_edited_by.username === 'alice' &&
+      shared.last_edited_at >= shared.created_at
+  }, { what: 'the list shows alice as the last editor' })
 
   // The viewer reads, but its edits go nowhere.
   const b = hocuspocus(t, server, 'shared', { token: bob.token })
