@@ -1,13 +1,18 @@
 // The Quire web app: sign-in/register, the document list, the editor at /d/{id}.
 // Plain DOM, no framework; routes are real URLs (the server answers them with
-// index.html), so a document opens by its address.
+// index.html, the service worker with its cached copy when offline), so a
+// document opens by its address. Without the server at start-up the app opens
+// in the offline mode (api.ts) on this device's copies.
 import './style.css'
-import { ApiError, docs, login, logout, refresh, register, session, type Doc, type User } from './api'
-import { clearOfflineCopies, closeSocket, colorFor, openDocument, type OpenDoc, type SaveState } from './editor'
+import { Editor } from '@tiptap/core'
+import { ApiError, docs, login, logout, register, session, startSession, type Doc, type User } from './api'
+import { clearOfflineCopies, closeSocket, colorFor, localCopies, localCopy, openDocument, type OpenDoc, type SaveState } from './editor'
 
 const app = document.getElementById('app')!
 let current: OpenDoc | null = null
 let currentId: string | null = null
+/** What the open sign-in form does once signed in — also when another tab signs in. */
+let awaitingSignIn: (() => void) | null = null
 
 type Attrs = Record<string, string | boolean | ((e: Event) => void)>
 function h<K extends keyof HTMLElementTagNameMap> (tag: K, attrs: Attrs = {}, ...children: Array<Node | string>): HTMLElementTagNameMap[K] {
@@ -60,6 +65,7 @@ async function signOut (): Promise<void> {
 function show (...nodes: Node[]): void {
   if (current) { current.destroy(); current = null; currentId = null }
   for (const d of document.querySelectorAll('dialog.reauth')) d.remove()
+  awaitingSignIn = null
   app.replaceChildren(...nodes)
 }
 
@@ -110,10 +116,26 @@ function authForm (initial: 'login' | 'register', done: () => void, lead?: Node)
 function signInView (): void {
   const params = new URLSearchParams(location.search)
   const next = params.get('next') ?? '/'
-  const { form, focus } = authForm(params.get('register') !== null ? 'register' : 'login',
-    () => navigate(next.startsWith('/') && !next.startsWith('//') ? next : '/', true))
+  const done = (): void => navigate(next.startsWith('/') && !next.startsWith('//') ? next : '/', true)
+  const { form, focus } = authForm(params.get('register') !== null ? 'register' : 'login', done)
   show(header(), h('main', { class: 'center' }, form))
+  awaitingSignIn = done
   focus()
+}
+
+/**
+ * Signed in again after the session ended under an open document (signed out,
+ * revoked, or expired while offline): the same user gets the document back with
+ * the text of the page merged in, so edits not yet sent are sent now.
+ */
+function resume (was: User): void {
+  const id = currentId
+  const carry = session.user?.id === was.id && current ? current.snapshot() : undefined
+  // Whoever was typing keeps the caret: the new view starts from the same content.
+  const editor = current?.editor
+  const caret = editor?.isFocused ? { from: editor.state.selection.from, to: editor.state.selection.to } : undefined
+  if (id && carry && location.pathname === `/d/${id}`) void editorView(id, carry, caret)
+  else void route()
 }
 
 /**
@@ -123,26 +145,53 @@ function signInView (): void {
  * the same user reopens the document with that text merged in, so edits not yet
  * acknowledged are sent then; another user gets a fresh view without them.
  */
-function signInAgain (was: User): void {
-  const id = currentId
-  const note = h('p', { class: 'note', 'data-testid': 'signed-out-note' },
-    'You were signed out, here or in another tab. Your text stays on this page until you leave it; sign in to keep editing.')
+function signInAgain (was: User, why: string): void {
+  const note = h('p', { class: 'note', 'data-testid': 'signed-out-note' }, why)
   const dialog = h('dialog', { class: 'reauth', 'data-testid': 'signin-dialog' })
-  const { form, focus } = authForm('login', () => {
-    const carry = session.user?.id === was.id && current ? current.snapshot() : undefined
+  const done = (): void => {
     dialog.remove()
-    if (id && carry && location.pathname === `/d/${id}`) void editorView(id, carry)
-    else void route()
-  }, note)
+    awaitingSignIn = null
+    resume(was)
+  }
+  const { form, focus } = authForm('login', done, note)
   dialog.append(form)
   document.body.append(dialog)
   dialog.show() // not modal: the text behind it stays selectable
+  awaitingSignIn = done
   focus()
 }
 
 // ---- document list ----------------------------------------------------------
 
+const relativeTime = new Intl.RelativeTimeFormat('en', { numeric: 'auto' })
+
+/** "just now", "5 minutes ago", "yesterday", "on 3 Mar 2026". */
+function ago (ms: number): string {
+  const s = Math.round((ms - Date.now()) / 1000)
+  const a = Math.abs(s)
+  if (a < 45) return 'just now'
+  if (a < 45 * 60) return relativeTime.format(Math.round(s / 60), 'minute')
+  if (a < 22 * 3600) return relativeTime.format(Math.round(s / 3600), 'hour')
+  if (a < 6 * 86400) return relativeTime.format(Math.round(s / 86400), 'day')
+  return 'on ' + new Date(ms).toLocaleDateString('en', { day: 'numeric', month: 'short', year: 'numeric' })
+}
+
+/** "Edited 5 minutes ago by Bob" (the last stored edit), else "Updated …" (the document's metadata). */
+function lastEdited (d: Doc): HTMLElement {
+  const at = d.last_edited_at ?? d.updated_at
+  if (at === undefined) return h('span', { class: 'when' })
+  const by = d.last_edited_by
+  const who = by ? (by.id === session.user?.id ? 'you' : by.display_name || by.username) : ''
+  const text = `${d.last_edited_at != null ? 'Edited' : 'Updated'} ${ago(at)}${who ? ` by ${who}` : ''}`
+  return h('time', { class: 'when', 'data-testid': 'last-edited', datetime: new Date(at).toISOString(), title: new Date(at).toLocaleString() }, text)
+}
+
+function docRow (id: string, title: string, role: Doc['role'], ...rest: Node[]): HTMLLIElement {
+  return h('li', { 'data-doc': id }, link(`/d/${id}`, title || 'Untitled', 'doctitle'), h('span', { class: 'role' }, role), ...rest)
+}
+
 async function listView (): Promise<void> {
+  if (session.offline) return offlineListView()
   const list = h('ul', { class: 'doclist', 'data-testid': 'doc-list' })
   const error = h('p', { class: 'error', role: 'alert' })
   const title = h('input', { placeholder: 'Untitled', 'aria-label': 'New document title', 'data-testid': 'new-title' })
@@ -159,10 +208,7 @@ async function listView (): Promise<void> {
   show(header(), h('main', { class: 'page' }, h('h1', {}, 'Documents'), form, error, list))
   const paint = (items: Doc[]): void => {
     if (items.length === 0) { list.replaceChildren(h('li', { class: 'empty' }, 'No documents yet.')); return }
-    list.replaceChildren(...items.map((d) => h('li', { 'data-doc': d.id },
-      link(`/d/${d.id}`, d.title || 'Untitled', 'doctitle'),
-      h('span', { class: 'role' }, d.role),
-      h('span', { class: 'when' }, d.updated_at ? new Date(d.updated_at).toLocaleString() : ''),
+    list.replaceChildren(...items.map((d) => docRow(d.id, d.title, d.role, lastEdited(d),
       ...(d.role === 'owner'
         ? [h('button', {
             type: 'button',
@@ -178,6 +224,18 @@ async function listView (): Promise<void> {
   try { paint(await docs.list()) } catch (err) { error.textContent = message(err) }
 }
 
+/** The offline mode's list: the documents with a copy on this device (no server to ask). */
+async function offlineListView (): Promise<void> {
+  const list = h('ul', { class: 'doclist', 'data-testid': 'doc-list' })
+  show(header(), h('main', { class: 'page' }, h('h1', {}, 'Documents'),
+    h('p', { class: 'offline-note', role: 'status', 'data-testid': 'offline-note' },
+      'Offline — the server cannot be reached. These are the documents kept on this device; your edits will sync when it is back.'),
+    list))
+  const copies = await localCopies(session.user!.id)
+  if (copies.length === 0) { list.replaceChildren(h('li', { class: 'empty' }, 'No documents on this device.')); return }
+  list.replaceChildren(...copies.map((c) => docRow(c.id, c.title, c.role, h('span', { class: 'when' }, 'On this device'))))
+}
+
 // ---- editor -------------------------------------------------------------------
 
 const STATUS: Record<SaveState, string> = {
@@ -189,15 +247,23 @@ const STATUS: Record<SaveState, string> = {
   signedout: 'Signed out — sign in to keep editing'
 }
 
-async function editorView (id: string, carry?: Uint8Array): Promise<void> {
+function notFound (heading: string, text: string): void {
+  show(header(), h('main', { class: 'page' }, h('h1', {}, heading), h('p', {}, text), link('/', 'Back to your documents')))
+}
+
+async function editorView (id: string, carry?: Uint8Array, caret?: { from: number, to: number }): Promise<void> {
   let doc: Doc
-  try {
-    doc = await docs.get(id)
-  } catch (err) {
-    show(header(), h('main', { class: 'page' }, h('h1', {}, 'Document not found'),
-      h('p', {}, err instanceof ApiError && err.status === 404 ? 'It does not exist, or it was not shared with you.' : message(err)),
-      link('/', 'Back to your documents')))
-    return
+  const offline = session.offline
+  if (offline) {
+    const copy = await localCopy(session.user!.id, id)
+    if (!copy) return notFound('Not available offline', 'This document has no copy on this device. It opens when the server can be reached.')
+    doc = { id, title: copy.title, role: copy.role }
+  } else {
+    try {
+      doc = await docs.get(id)
+    } catch (err) {
+      return notFound('Document not found', err instanceof ApiError && err.status === 404 ? 'It does not exist, or it was not shared with you.' : message(err))
+    }
   }
   const status = h('span', { class: 'status', 'data-testid': 'status', 'aria-live': 'polite' })
   const people = h('span', { class: 'people', 'data-testid': 'people' })
@@ -234,16 +300,19 @@ async function editorView (id: string, carry?: Uint8Array): Promise<void> {
   const badge = h('span', { class: 'badge', 'data-testid': 'readonly-badge' }, 'View only')
   badge.hidden = doc.role !== 'viewer'
   const shareButton = h('button', { type: 'button', class: 'ghost', 'data-testid': 'share', onclick: () => { void shareDialog(doc) } }, 'Share')
-  shareButton.hidden = doc.role !== 'owner'
-  const toolbar = h('div', { class: 'toolbar', role: 'toolbar', 'aria-label': 'Formatting' })
-  const surface = h('div', { class: 'surface', 'data-testid': 'editor' })
+  shareButton.hidden = doc.role !== 'owner' || offline
+  const toolbar = h('div', { class: 'toolbar', role: 'toolbar', 'aria-label': 'Formatting', 'aria-controls': 'document' })
+  const linkForm = h('form', { class: 'linkbar', hidden: true, novalidate: true, 'aria-label': 'Link', 'data-testid': 'link-form' })
+  const surface = h('div', { class: 'surface', id: 'document', 'data-testid': 'editor' })
   show(header(titleInput, badge), h('main', { class: 'editor-page' },
-    h('div', { class: 'docbar' }, toolbar, h('span', { class: 'spacer' }), people, status, shareButton), surface))
+    h('div', { class: 'docbar' }, toolbar, linkForm, h('span', { class: 'spacer' }), people, status, shareButton), surface))
 
+  let openLink = (): void => {}
   const opened = openDocument({
     id,
     user: session.user!,
-    readOnly: doc.role === 'viewer',
+    role: doc.role,
+    offline,
     element: surface,
     onState: (s) => { status.textContent = STATUS[s]; status.dataset.state = s },
     onPeople: (list) => {
@@ -255,72 +324,173 @@ async function editorView (id: string, carry?: Uint8Array): Promise<void> {
     onScope: (ro) => { badge.hidden = !ro; toolbar.hidden = ro; titleInput.readOnly = ro },
     onTitle: showTitle,
     title: doc.title,
+    onTitleDrift: (title) => { docs.rename(id, title).then((d) => { doc = d }, () => {}) },
+    onLinkKey: () => openLink(),
     carry
   })
   current = opened
   currentId = id
   toolbar.hidden = doc.role === 'viewer'
-  buildToolbar(toolbar, opened)
+  openLink = buildToolbar(toolbar, linkForm, opened.editor)
+  if (caret) {
+    const { editor } = opened
+    editor.on('create', () => {
+      const end = editor.state.doc.content.size
+      editor.chain().setTextSelection({ from: Math.min(caret.from, end), to: Math.min(caret.to, end) }).focus().run()
+    })
+  }
 }
 
-function buildToolbar (bar: HTMLElement, { editor }: OpenDoc): void {
-  const buttons: Array<[string, string, () => boolean, () => boolean]> = [
-    ['B', 'Bold', () => editor.chain().focus().toggleBold().run(), () => editor.isActive('bold')],
-    ['I', 'Italic', () => editor.chain().focus().toggleItalic().run(), () => editor.isActive('italic')],
-    ['U', 'Underline', () => editor.chain().focus().toggleUnderline().run(), () => editor.isActive('underline')],
-    ['S', 'Strikethrough', () => editor.chain().focus().toggleStrike().run(), () => editor.isActive('strike')],
-    ['H1', 'Heading 1', () => editor.chain().focus().toggleHeading({ level: 1 }).run(), () => editor.isActive('heading', { level: 1 })],
-    ['H2', 'Heading 2', () => editor.chain().focus().toggleHeading({ level: 2 }).run(), () => editor.isActive('heading', { level: 2 })],
-    ['•', 'Bullet list', () => editor.chain().focus().toggleBulletList().run(), () => editor.isActive('bulletList')],
-    ['1.', 'Numbered list', () => editor.chain().focus().toggleOrderedList().run(), () => editor.isActive('orderedList')],
-    ['❝', 'Quote', () => editor.chain().focus().toggleBlockquote().run(), () => editor.isActive('blockquote')],
-    ['</>', 'Code block', () => editor.chain().focus().toggleCodeBlock().run(), () => editor.isActive('codeBlock')],
-    ['Link', 'Link', () => {
-      const prev = editor.getAttributes('link').href as string | undefined
-      const url = prompt('Link address', prev ?? 'https://')
-      if (url === null) return false
-      if (url === '') return editor.chain().focus().unsetLink().run()
-      if (!/^(https?:|mailto:)/i.test(url)) return false
-      return editor.chain().focus().extendMarkRange('link').setLink({ href: url }).run()
-    }, () => editor.isActive('link')],
-    ['↶', 'Undo', () => editor.chain().focus().undo().run(), () => false],
-    ['↷', 'Redo', () => editor.chain().focus().redo().run(), () => false]
+const MAC = /Mac|iPhone|iPad/.test(navigator.platform)
+
+interface Tool {
+  label: string
+  name: string
+  /** Its keyboard shortcut, `Mod` being Ctrl (Cmd on a Mac): Tiptap's own, or Mod+K for the link form. */
+  keys: string
+  run: () => unknown
+  /** For toggles: whether the selection has it (aria-pressed). */
+  active?: () => boolean
+}
+
+/**
+ * The formatting toolbar: one tab stop (arrow keys, Home and End move between
+ * its buttons, WAI-ARIA toolbar pattern), toggles with `aria-pressed`, each
+ * button naming its shortcut (`aria-keyshortcuts`, tooltip). The link form is
+ * inline, below it. Returns the function that opens the link form.
+ */
+function buildToolbar (bar: HTMLElement, linkForm: HTMLFormElement, editor: Editor): () => void {
+  const chain = (): ReturnType<Editor['chain']> => editor.chain().focus()
+  const openLink = linkTool(linkForm, editor)
+  const tools: Tool[] = [
+    { label: 'B', name: 'Bold', keys: 'Mod+B', run: () => chain().toggleBold().run(), active: () => editor.isActive('bold') },
+    { label: 'I', name: 'Italic', keys: 'Mod+I', run: () => chain().toggleItalic().run(), active: () => editor.isActive('italic') },
+    { label: 'U', name: 'Underline', keys: 'Mod+U', run: () => chain().toggleUnderline().run(), active: () => editor.isActive('underline') },
+    { label: 'S', name: 'Strikethrough', keys: 'Mod+Shift+S', run: () => chain().toggleStrike().run(), active: () => editor.isActive('strike') },
+    { label: 'H1', name: 'Heading 1', keys: 'Mod+Alt+1', run: () => chain().toggleHeading({ level: 1 }).run(), active: () => editor.isActive('heading', { level: 1 }) },
+    { label: 'H2', name: 'Heading 2', keys: 'Mod+Alt+2', run: () => chain().toggleHeading({ level: 2 }).run(), active: () => editor.isActive('heading', { level: 2 }) },
+    { label: '•', name: 'Bullet list', keys: 'Mod+Shift+8', run: () => chain().toggleBulletList().run(), active: () => editor.isActive('bulletList') },
+    { label: '1.', name: 'Numbered list', keys: 'Mod+Shift+7', run: () => chain().toggleOrderedList().run(), active: () => editor.isActive('orderedList') },
+    { label: '❝', name: 'Quote', keys: 'Mod+Shift+B', run: () => chain().toggleBlockquote().run(), active: () => editor.isActive('blockquote') },
+    { label: '</>', name: 'Code block', keys: 'Mod+Alt+C', run: () => chain().toggleCodeBlock().run(), active: () => editor.isActive('codeBlock') },
+    { label: 'Link', name: 'Link', keys: 'Mod+K', run: openLink, active: () => editor.isActive('link') },
+    { label: '↶', name: 'Undo', keys: 'Mod+Z', run: () => chain().undo().run() },
+    { label: '↷', name: 'Redo', keys: 'Mod+Shift+Z', run: () => chain().redo().run() }
   ]
-  const els = buttons.map(([label, name, run]) =>
-    h('button', { type: 'button', title: name, 'aria-label': name, onmousedown: (e: Event) => e.preventDefault(), onclick: () => { run() } }, label))
+  const els = tools.map((t, i) => h('button', {
+    type: 'button',
+    tabindex: i === 0 ? '0' : '-1',
+    title: `${t.name} (${t.keys.replace('Mod', MAC ? 'Cmd' : 'Ctrl')})`,
+    'aria-label': t.name,
+    'aria-keyshortcuts': t.keys.replace('Mod', MAC ? 'Meta' : 'Control'),
+    // A mouse click keeps the editor's focus and selection; the keyboard focuses the button.
+    onmousedown: (e: Event) => e.preventDefault(),
+    onclick: () => { t.run() }
+  }, t.label))
+  const rove = (to: number): void => els.forEach((el, i) => { el.tabIndex = i === to ? 0 : -1 })
+  els.forEach((el, i) => el.addEventListener('focus', () => rove(i)))
+  bar.addEventListener('keydown', (e: KeyboardEvent) => {
+    const i = els.indexOf(document.activeElement as HTMLButtonElement)
+    const to = { ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: els.length - 1 }[e.key]
+    if (i < 0 || to === undefined) return
+    e.preventDefault()
+    els[(to + els.length) % els.length].focus()
+  })
   bar.replaceChildren(...els)
-  const refreshActive = (): void => els.forEach((el, i) => el.classList.toggle('active', buttons[i][3]()))
+  const refreshActive = (): void => els.forEach((el, i) => {
+    const active = tools[i].active
+    if (!active) return
+    const on = active()
+    el.classList.toggle('active', on)
+    el.setAttribute('aria-pressed', String(on))
+  })
   editor.on('transaction', refreshActive)
   refreshActive()
+  return openLink
 }
 
+/**
+ * The link form: the address for the selection (http, https or mailto; a bare
+ * host gets https://), or the address as linked text where nothing is selected.
+ * Escape or Cancel returns to the text; an empty address removes the link.
+ */
+function linkTool (form: HTMLFormElement, editor: Editor): () => void {
+  const input = h('input', { type: 'url', 'aria-label': 'Link address', placeholder: 'https://…', 'data-testid': 'link-url' })
+  const error = h('span', { class: 'error', role: 'alert' })
+  const close = (): void => { form.hidden = true; editor.commands.focus() }
+  const unlink = (): void => { editor.chain().focus().extendMarkRange('link').unsetLink().run(); form.hidden = true }
+  const remove = h('button', { type: 'button', class: 'ghost', onclick: unlink }, 'Remove link')
+  form.replaceChildren(input, h('button', { type: 'submit' }, 'Apply'), remove, h('button', { type: 'button', class: 'ghost', onclick: close }, 'Cancel'), error)
+  form.onsubmit = (e: Event) => {
+    e.preventDefault()
+    let url = input.value.trim()
+    if (url === '') return unlink()
+    if (!/^[a-z][a-z0-9+.-]*:/i.test(url)) url = `https://${url}`
+    if (!/^(https?|mailto):/i.test(url)) { error.textContent = 'Use an http, https or mailto address.'; return }
+    const chain = editor.chain().focus()
+    if (editor.state.selection.empty && !editor.isActive('link')) {
+      chain.insertContent({ type: 'text', text: url, marks: [{ type: 'link', attrs: { href: url } }] }).run()
+    } else {
+      chain.extendMarkRange('link').setLink({ href: url }).run()
+    }
+    form.hidden = true
+  }
+  form.onkeydown = (e: KeyboardEvent) => { if (e.key === 'Escape') { e.preventDefault(); close() } }
+  return () => {
+    if (!editor.isEditable) return
+    input.value = (editor.getAttributes('link').href as string | undefined) ?? ''
+    remove.hidden = !editor.isActive('link')
+    error.textContent = ''
+    form.hidden = false
+    input.focus()
+    input.select()
+  }
+}
+
+const ROLES: Array<[Doc['role'], string]> = [['editor', 'Can edit'], ['viewer', 'Can view'], ['owner', 'Owner']]
+const roleOptions = (selected?: Doc['role']): HTMLOptionElement[] =>
+  ROLES.map(([value, text]) => h('option', { value, selected: value === selected }, text))
+
+/** Who has the document: add by username or email with a role, change a role in place, remove. */
 async function shareDialog (doc: Doc): Promise<void> {
   const list = h('ul', { class: 'members' })
   const error = h('p', { class: 'error', role: 'alert' })
   const who = h('input', { placeholder: 'username or email', 'aria-label': 'Share with', 'data-testid': 'share-user' })
-  const role = h('select', { 'aria-label': 'Role', 'data-testid': 'share-role' },
-    h('option', { value: 'editor' }, 'Can edit'), h('option', { value: 'viewer' }, 'Can view'), h('option', { value: 'owner' }, 'Owner'))
+  const role = h('select', { 'aria-label': 'Role', 'data-testid': 'share-role' }, ...roleOptions())
   const dialog = h('dialog', { class: 'card share', 'data-testid': 'share-dialog' })
+  // A change, then the list as the server has it (a refused change shows the role unchanged).
+  const act = async (change: () => Promise<unknown>): Promise<void> => {
+    error.textContent = ''
+    try { await change() } catch (err) { error.textContent = message(err) }
+    await paint()
+  }
   const paint = async (): Promise<void> => {
     try {
       const members = await docs.members(doc.id)
-      list.replaceChildren(...members.map((m) => h('li', {},
-        h('span', { class: 'avatar', style: `background:${colorFor(m.user.id)}` }, (m.user.display_name || m.user.username).slice(0, 2).toUpperCase()),
-        h('span', { class: 'grow' }, m.user.display_name || m.user.username),
-        h('span', { class: 'role' }, m.role),
-        ...(m.user.id !== session.user?.id
-          ? [h('button', { type: 'button', class: 'ghost danger', onclick: async () => { try { await docs.unshare(doc.id, m.user.id); await paint() } catch (err) { error.textContent = message(err) } } }, 'Remove')]
-          : []))))
+      list.replaceChildren(...members.map((m) => {
+        const name = m.user.display_name || m.user.username
+        const self = m.user.id === session.user?.id
+        return h('li', { 'data-member': m.user.username },
+          h('span', { class: 'avatar', style: `background:${colorFor(m.user.id)}` }, name.slice(0, 2).toUpperCase()),
+          h('span', { class: 'grow' }, self ? `${name} (you)` : name),
+          ...(self
+            ? [h('span', { class: 'role' }, ROLES.find(([r]) => r === m.role)?.[1] ?? m.role)]
+            : [h('select', {
+                'aria-label': `Role of ${name}`,
+                'data-testid': 'member-role',
+                onchange: (e: Event) => { void act(async () => docs.share(doc.id, m.user.id, (e.target as HTMLSelectElement).value as Doc['role'])) }
+              }, ...roleOptions(m.role)),
+              h('button', { type: 'button', class: 'ghost danger', 'aria-label': `Remove ${name}`, onclick: () => { void act(async () => docs.unshare(doc.id, m.user.id)) } }, 'Remove')]))
+      }))
     } catch (err) { error.textContent = message(err) }
   }
   dialog.append(
     h('h2', {}, `Share “${doc.title || 'Untitled'}”`),
     h('form', {
       class: 'row',
-      onsubmit: async (e: Event) => {
+      onsubmit: (e: Event) => {
         e.preventDefault()
-        error.textContent = ''
-        try { await docs.share(doc.id, who.value.trim(), role.value as Doc['role']); who.value = ''; await paint() } catch (err) { error.textContent = message(err) }
+        void act(async () => { await docs.share(doc.id, who.value.trim(), role.value as Doc['role']); who.value = '' })
       }
     }, who, role, h('button', { type: 'submit', 'data-testid': 'share-submit' }, 'Share')),
     error, list,
@@ -335,17 +505,18 @@ async function shareDialog (doc: Doc): Promise<void> {
 
 async function route (): Promise<void> {
   const path = location.pathname
+  const active = session.signedIn || session.offline
   if (path === '/login') {
-    if (session.signedIn) return navigate('/', true)
+    if (active) return navigate('/', true)
     return signInView()
   }
-  if (!session.signedIn) {
+  if (!active) {
     return navigate(`/login${path === '/' ? '' : '?next=' + encodeURIComponent(path)}`, true)
   }
   const m = /^\/d\/([A-Za-z0-9_-]{1,128})$/.exec(path)
   if (m) return editorView(m[1])
   if (path === '/') return listView()
-  show(header(), h('main', { class: 'page' }, h('h1', {}, 'Not found'), link('/', 'Back to your documents')))
+  notFound('Not found', '')
 }
 
 window.addEventListener('popstate', () => { void route() })
@@ -355,12 +526,35 @@ session.onSignedOut((user) => {
   if (current) {
     current.suspend()
     closeSocket()
-    signInAgain(user)
+    signInAgain(user, 'You were signed out, here or in another tab. Your text stays on this page until you leave it; sign in to keep editing.')
     return
   }
   closeSocket()
   if (location.pathname !== '/login') navigate(`/login?next=${encodeURIComponent(location.pathname)}`, true)
 })
+session.onOfflineEnd((was) => {
+  // Back online with a session: reopen the view connected, the offline edits merged in.
+  if (session.signedIn) return resume(was)
+  // The session ended meanwhile: the copies stay (they hold the edits not yet sent).
+  if (current) {
+    current.suspend()
+    signInAgain(was, 'Your session ended while you were offline. Your edits are kept on this device; sign in to send them.')
+    return
+  }
+  navigate(`/login?next=${encodeURIComponent(location.pathname)}`, true)
+})
+session.onSignedInElsewhere(() => {
+  const done = awaitingSignIn
+  awaitingSignIn = null
+  if (done) done()
+  else void route()
+})
 
-// A reload or a new tab: the refresh cookie (HttpOnly) brings the session back.
-void refresh().then(() => route())
+// The app shell for the offline mode (sw.ts); not in the dev server, which has no sw.js.
+if (import.meta.env.PROD && 'serviceWorker' in navigator) {
+  navigator.serviceWorker.register('/sw.js').catch(() => { /* no offline start-up, nothing else lost */ })
+}
+
+// A reload or a new tab: the refresh cookie (HttpOnly) brings the session back;
+// without the server, the offline mode for the user last signed in here.
+void startSession().then(() => route())
