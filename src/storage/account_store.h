@@ -17,6 +17,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -169,7 +170,56 @@ struct AuditEvent {
   std::string detail;          // free text; never token material or passwords
 };
 
-// Every call returns kIo (with SQLite's message) on a storage failure, kInvalid
+// ---- Checks every backend runs before touching storage (account_store.cc) ----
+
+Error domain_error(ErrorCode code, std::string message);  // an Error in the storage domain
+// kInvalid unless the id has 1..kMaxIdBytes bytes; `what` names it in the message.
+Status check_id(std::string_view what, std::string_view id);
+// kInvalid if the name is longer than kMaxNameBytes.
+Status check_name(std::string_view what, std::string_view name);
+// The shape rules of NewUser (ids, username, email, hash, display name).
+Status check_new_user(const NewUser& user);
+// kInvalid unless is_token_hash().
+Status check_hash(std::string_view hash);
+// A role name read back from the database; kCorrupt for any other name.
+Result<WorkspaceRole> workspace_role_of(std::string_view name);
+Result<DocumentRole> document_role_of(std::string_view name);
+
+// ---- The rotation rule of AccountStore::rotate, shared by the backends ----
+
+// What a backend has read of the presented token and its family, inside its
+// write transaction and after whatever orders this rotation after any other
+// of the same family.
+struct PresentedToken {
+  std::string family_id;
+  std::string user_id;
+  std::optional<Time> used_at;
+  std::string successor;  // empty: none
+  Time last_used_at{};
+  Time absolute_expires_at{};
+  bool family_revoked = false;
+};
+
+// The backend's writes, in that same transaction, all at the rotation's `now`.
+struct RotationWrites {
+  std::function<Result<bool>(std::string_view hash)> token_exists;
+  // Marks `hash` used with `next` as its successor (none if empty), only if
+  // it is still unused: the decisive conditional UPDATE. True if this call won.
+  std::function<Result<bool>(std::string_view hash, std::string_view next)> use;
+  std::function<Status(std::string_view hash, std::string_view next)> set_successor;
+  std::function<Status(std::string_view reason)> revoke_family;
+  // Stores `new_hash` as the family's new head and sets its last_used_at.
+  std::function<Status(std::string_view new_hash)> issue;
+};
+
+// Decides and performs the rotation of the presented token (`presented_hash`,
+// read as `token`) into `new_hash`: the rules under AccountStore::rotate. On
+// success the backend commits (kRevokedFamily wrote nothing).
+Result<RotateResult> apply_rotation(std::string_view presented_hash, const PresentedToken& token,
+                                    std::string_view new_hash, Time now, Duration idle_limit, Duration grace,
+                                    const RotationWrites& writes);
+
+// Every call returns kIo (with the database's message) on a storage failure, kInvalid
 // on an argument of the wrong shape (empty id, malformed token hash, ...).
 class AccountStore {
  public:

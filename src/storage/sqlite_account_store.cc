@@ -138,57 +138,6 @@ constexpr MemberTable kWorkspaceMembersTable{kWorkspaceRole, kWorkspaceOwners, k
 constexpr MemberTable kDocumentMembersTable{kDocumentRole, kDocumentOwners, kUpsertDocumentMember,
                                             kDeleteDocumentMember};
 
-Error domain_error(ErrorCode code, std::string message) {
-  return Error{kDomain, code, std::move(message)};
-}
-
-Status check_id(std::string_view what, std::string_view id) {
-  if (id.empty() || id.size() > kMaxIdBytes) return domain_error(kInvalid, std::string(what) + " id: 1 to 128 bytes");
-  return {};
-}
-
-Status check_name(std::string_view what, std::string_view name) {
-  if (name.size() > kMaxNameBytes) return domain_error(kInvalid, std::string(what) + ": at most 256 bytes");
-  return {};
-}
-
-bool has_control(std::string_view s) {
-  for (char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7f) return true;
-  }
-  return false;
-}
-
-Status check_new_user(const NewUser& u) {
-  if (Status s = check_id("user", u.id); !s) return s;
-  if (u.username.empty() || u.username.size() > kMaxUsernameBytes || has_control(u.username) ||
-      u.username.find('@') != std::string::npos) {
-    return domain_error(kInvalid, "username: 1 to 64 printable bytes without '@'");
-  }
-  if (u.email.size() < 3 || u.email.size() > kMaxEmailBytes || has_control(u.email) ||
-      u.email.find('@') == std::string::npos || u.email.find(' ') != std::string::npos) {
-    return domain_error(kInvalid, "email: an address with '@', at most 254 bytes");
-  }
-  if (u.password_hash.empty()) return domain_error(kInvalid, "empty password hash");
-  return check_name("display name", u.display_name);
-}
-
-Status check_hash(std::string_view hash) {
-  if (!is_token_hash(hash)) return domain_error(kInvalid, "token hash: 64 lower-case hex digits expected");
-  return {};
-}
-
-// The CHECK constraints admit only the role names, so anything else is corruption.
-Result<WorkspaceRole> workspace_role_of(std::string_view name) {
-  if (auto role = parse_workspace_role(name)) return *role;
-  return domain_error(kCorrupt, "unknown workspace role in the database");
-}
-Result<DocumentRole> document_role_of(std::string_view name) {
-  if (auto role = parse_document_role(name)) return *role;
-  return domain_error(kCorrupt, "unknown document role in the database");
-}
-
 std::int64_t millis(Time t) {
   return t.time_since_epoch().count();
 }
@@ -707,96 +656,62 @@ Result<RotateResult> SqliteAccountStore::rotate(std::string_view presented_hash,
                                                 Duration idle_limit, Duration grace) {
   if (Status s = check_hash(presented_hash); !s) return s.error();
   if (Status s = check_hash(new_hash); !s) return s.error();
+  // The write transaction holds SQLite's one write lock: nothing else changes
+  // the family between this read and the writes.
   sqlite::WriteTransaction tx(db_, begin_, commit_, rollback_);
   if (!tx.began()) return sqlite::error(db_, "begin");
-
-  RotateResult result;
-  std::optional<Time> used_at;
-  std::string successor;
-  Time last_used_at{};
-  Time absolute_expires_at{};
-  bool revoked = false;
+  PresentedToken token;
   {
     auto q = query(kPresentedToken);
     if (!q) return q.error();
     q->text(presented_hash);
     auto row = q->row("rotate: lookup");
     if (!row) return row.error();
-    if (!*row) return result;  // kUnknown; nothing written
-    result.family_id = q->text_at(0);
-    used_at = q->optional_time_at(1);
-    successor = q->text_at(2);
-    result.user_id = q->text_at(3);
-    last_used_at = q->time_at(4);
-    absolute_expires_at = q->time_at(5);
-    revoked = q->optional_time_at(6).has_value();
+    if (!*row) return RotateResult{};  // kUnknown; nothing written
+    token = {q->text_at(0),
+             q->text_at(3),
+             q->optional_time_at(1),
+             q->text_at(2),
+             q->time_at(4),
+             q->time_at(5),
+             q->optional_time_at(6).has_value()};
   }
-  // Finishes the transaction with the family revoked for `reason`.
-  auto revoke = [&](RotateOutcome outcome, std::string_view reason) -> Result<RotateResult> {
-    auto q = query(kRevokeFamily);
+  // Runs one statement of the rotation; how many rows it changed.
+  auto run = [&](const char* sql, std::string_view what, auto bind) -> Result<int> {
+    auto q = query(sql);
     if (!q) return q.error();
-    q->text(result.family_id).time(now).text(reason);
-    if (auto r = q->run("rotate: revoke"); !r) return r.error();
-    if (!tx.commit()) return tx.fail("commit");
-    result.outcome = outcome;
-    return result;
+    bind(*q);
+    return q->run(what);
   };
-  if (revoked) {
-    result.outcome = RotateOutcome::kRevokedFamily;
-    return result;  // nothing written; the transaction rolls back
-  }
-  if (now >= absolute_expires_at || now >= last_used_at + idle_limit) return revoke(RotateOutcome::kExpired, "expired");
-
-  auto taken = exists(kTokenExists, new_hash);
-  if (!taken) return taken.error();
-  if (*taken) return domain_error(kExists, "new token hash exists");
-
-  // Marks `hash` used (with `next` as its successor, or none), only if it is
-  // still unused: the decisive conditional update. True if this call won.
-  auto use = [&](std::string_view hash, std::string_view next) -> Result<bool> {
-    auto q = query(kUseToken);
-    if (!q) return q.error();
-    q->text(hash).time(now).text_or_null(next);
-    auto changed = q->run("rotate: use");
-    if (!changed) return changed.error();
-    return *changed == 1;
+  auto done = [](const Result<int>& r) -> Status { return r ? Status() : Status(r.error()); };
+  const RotationWrites writes{
+      .token_exists = [&](std::string_view hash) { return exists(kTokenExists, hash); },
+      .use = [&](std::string_view hash, std::string_view next) -> Result<bool> {
+        auto changed = run(kUseToken, "rotate: use", [&](Query& q) { q.text(hash).time(now).text_or_null(next); });
+        if (!changed) return changed.error();
+        return *changed == 1;
+      },
+      .set_successor =
+          [&](std::string_view hash, std::string_view next) {
+            return done(run(kSetSuccessor, "rotate: successor", [&](Query& q) { q.text(hash).text(next); }));
+          },
+      .revoke_family =
+          [&](std::string_view reason) {
+            return done(run(kRevokeFamily, "rotate: revoke",
+                            [&](Query& q) { q.text(token.family_id).time(now).text(reason); }));
+          },
+      .issue =
+          [&](std::string_view hash) {
+            Status s = done(run(kInsertToken, "rotate: new token",
+                                [&](Query& q) { q.text(hash).text(token.family_id).time(now); }));
+            if (!s) return s;
+            return done(
+                run(kTouchFamily, "rotate: touch family", [&](Query& q) { q.text(token.family_id).time(now); }));
+          },
   };
-  bool rotated = false;
-  if (!used_at) {
-    auto won = use(presented_hash, new_hash);
-    if (!won) return won.error();
-    rotated = *won;
-  }
-  if (!rotated && used_at && !successor.empty() && now < *used_at + grace) {
-    // Grace: the immediately previous token again, its successor unused. The
-    // successor dies (used, no successor of its own: presenting it is reuse)
-    // and the new token takes its place as the one head.
-    auto won = use(successor, "");
-    if (!won) return won.error();
-    if (*won) {
-      auto q = query(kSetSuccessor);
-      if (!q) return q.error();
-      q->text(presented_hash).text(new_hash);
-      if (auto r = q->run("rotate: successor"); !r) return r.error();
-      rotated = true;
-    }
-  }
-  if (!rotated) return revoke(RotateOutcome::kReuse, "reuse");
-
-  {
-    auto q = query(kInsertToken);
-    if (!q) return q.error();
-    q->text(new_hash).text(result.family_id).time(now);
-    if (auto r = q->run("rotate: new token"); !r) return r.error();
-  }
-  {
-    auto q = query(kTouchFamily);
-    if (!q) return q.error();
-    q->text(result.family_id).time(now);
-    if (auto r = q->run("rotate: touch family"); !r) return r.error();
-  }
+  auto result = apply_rotation(presented_hash, token, new_hash, now, idle_limit, grace, writes);
+  if (!result) return result;  // the transaction rolls back
   if (!tx.commit()) return tx.fail("commit");
-  result.outcome = RotateOutcome::kRotated;
   return result;
 }
 

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <map>
 
+#include "base/failpoint.h"
 #include "storage/sqlite_schema.h"
 
 namespace quire::storage {
@@ -264,13 +265,16 @@ Result<std::uint64_t> SqliteStore::compact(const DocKey& key, ByteView snapshot,
     sqlite3_bind_int64(st_->insert_snapshot, 5, now);
     if (sqlite3_step(st_->insert_snapshot) != SQLITE_DONE) return fail("compact: snapshot");
   }
+  failpoint::hit("compact.after_snapshot");
   for (sqlite3_stmt* trim : {st_->trim_updates, st_->trim_snapshots}) {
     Reset r{trim};
     bind_text(trim, 1, doc);
     sqlite3_bind_int64(trim, 2, static_cast<sqlite3_int64>(upto));
     if (sqlite3_step(trim) != SQLITE_DONE) return fail("compact: trim");
   }
+  failpoint::hit("compact.after_trim");
   if (!tx.commit()) return fail("commit");
+  failpoint::hit("compact.after_commit");
   return upto;
 }
 
