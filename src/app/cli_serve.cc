@@ -16,8 +16,12 @@
 #include "auth/keys.h"
 #include "auth/service.h"
 #include "base/log.h"
+#include "cluster/local_bus.h"
+#include "cluster/redis_bus.h"
 #include "server/api.h"
 #include "server/server.h"
+#include "storage/pg_account_store.h"
+#include "storage/pg_store.h"
 #include "storage/sqlite_account_store.h"
 #include "storage/sqlite_store.h"
 
@@ -32,6 +36,14 @@ struct Settings {
   std::chrono::seconds token_leeway{60};
   std::string log_level = "info";
   bool log_json = false;
+  // Cluster mode: both set (ARCHITECTURE §2.3, docs/deploy.md).
+  std::string redis_url;
+  std::string postgres_url;
+  std::string postgres_replica_url;
+  std::string node_id;
+  std::string keys_dir;  // default DATA_DIR/keys; every node of a cluster needs the same keys
+  int pg_partitions = 0;
+  std::size_t redis_maxlen = 10000;
 };
 
 bool parse_u64(const std::string& s, std::uint64_t& out) {
@@ -121,6 +133,32 @@ const std::vector<Option>& options() {
        [](Settings& s, const std::string& v) { return !(s.config.allowed_origins = split_list(v)).empty(); }},
       {"issuer", "the access tokens' iss and aud (default quire; the same on every node)",
        [](Settings& s, const std::string& v) { return !(s.issuer = v).empty(); }},
+      {"redis", "redis://[[user]:password@]host[:port][/db]: join a cluster (with --postgres)",
+       [](Settings& s, const std::string& v) { return !(s.redis_url = v).empty(); }},
+      {"postgres", "postgresql://… : keep documents and accounts in PostgreSQL instead of SQLite",
+       [](Settings& s, const std::string& v) { return !(s.postgres_url = v).empty(); }},
+      {"postgres-replica", "postgresql://… : a read replica for document lists and member lists",
+       [](Settings& s, const std::string& v) { return !(s.postgres_replica_url = v).empty(); }},
+      {"postgres-partitions", "a fresh PostgreSQL database: hash-partition the log by workspace into N (0: none)",
+       [](Settings& s, const std::string& v) {
+         std::uint64_t n;
+         if (!parse_u64(v, n) || n > 1024) return false;
+         s.pg_partitions = static_cast<int>(n);
+         return true;
+       }},
+      {"redis-maxlen", "cluster: entries kept per document stream (XADD MAXLEN ~; 10000)",
+       [](Settings& s, const std::string& v) {
+         std::uint64_t n;
+         if (!parse_u64(v, n) || n < 1) return false;
+         s.redis_maxlen = n;
+         return true;
+       }},
+      {"node-id", "this node's name in the cluster (default: host-pid-random)",
+       [](Settings& s, const std::string& v) { return !(s.node_id = v).empty(); }},
+      {"keys-dir", "the token signing keys (default DATA_DIR/keys; shared by every node of a cluster)",
+       [](Settings& s, const std::string& v) { return !(s.keys_dir = v).empty(); }},
+      {"catch-up-window-ms", "cluster: how far back a document's stream is read when it opens (30000)",
+       number(&server::ServerConfig::catch_up_window_ms)},
       {"dev-auth", "development tokens [name:]TOKEN=rw|ro,... instead of accounts (loopback listeners only)",
        [](Settings& s, const std::string& v) { return !(s.dev_auth = v).empty(); }},
       {"threads", "I/O threads (default: one per core)", number(&server::ServerConfig::threads)},
@@ -285,9 +323,50 @@ int run_serve(const std::vector<std::string>& args) {
   if (::mkdir(s.config.data_dir.c_str(), 0700) != 0 && errno != EEXIST) {
     return fail("cannot create data directory " + s.config.data_dir + ": " + std::strerror(errno));
   }
+  if (!s.redis_url.empty() && s.postgres_url.empty()) {
+    return fail("--redis needs --postgres: the nodes of a cluster share one database");
+  }
+  // Storage: SQLite in the data directory, or PostgreSQL shared by the nodes.
   const std::string db_path = s.config.data_dir + "/quire.db";
-  auto store = storage::SqliteStore::open(db_path);
-  if (!store) return fail(store.error().to_string());
+  storage::PgOptions pg_options;
+  pg_options.replica_url = s.postgres_replica_url;
+  pg_options.partitions = s.pg_partitions;
+  std::unique_ptr<storage::Store> store;
+  if (!s.postgres_url.empty()) {
+    auto pg = storage::PgStore::open(s.postgres_url, pg_options);
+    if (!pg) return fail(pg.error().to_string());
+    store = std::move(*pg);
+  } else {
+    auto sqlite = storage::SqliteStore::open(db_path);
+    if (!sqlite) return fail(sqlite.error().to_string());
+    store = std::move(*sqlite);
+  }
+  auto open_accounts = [&]() -> Result<std::unique_ptr<storage::AccountStore>> {
+    if (!s.postgres_url.empty()) {
+      auto pg = storage::PgAccountStore::open(s.postgres_url, pg_options);
+      if (!pg) return pg.error();
+      return std::unique_ptr<storage::AccountStore>(std::move(*pg));
+    }
+    auto sqlite = storage::SqliteAccountStore::open(db_path);
+    if (!sqlite) return sqlite.error();
+    return std::unique_ptr<storage::AccountStore>(std::move(*sqlite));
+  };
+
+  // The bus: Redis links this node to the others; alone, an in-process one.
+  std::unique_ptr<cluster::Bus> bus;
+  const std::string node_id = s.node_id.empty() ? cluster::make_node_id() : s.node_id;
+  if (!s.redis_url.empty()) {
+    cluster::RedisConfig redis;
+    redis.node_id = node_id;
+    redis.maxlen = s.redis_maxlen;
+    auto parsed = cluster::parse_redis_url(s.redis_url, redis);
+    if (!parsed) return usage("--redis: " + parsed.error().message);
+    bus = std::make_unique<cluster::RedisBus>(std::move(*parsed));
+    s.config.clustered = true;
+    s.config.room.store_duplicates = true;  // memory may hold other nodes' uncommitted updates
+  } else {
+    bus = std::make_unique<cluster::LocalBus>(node_id);
+  }
 
   // Accounts (the default): access tokens from /api/auth, roles from the
   // account store. --dev-auth replaces them with fixed tokens on loopback.
@@ -305,12 +384,13 @@ int run_serve(const std::vector<std::string>& args) {
     auth = std::make_unique<server::DevAuthenticator>(std::move(*dev));
   } else {
     if (Status st = auth::init_crypto(); !st) return fail(st.error().to_string());
-    auto accounts = storage::SqliteAccountStore::open(db_path);
-    auto api_accounts = storage::SqliteAccountStore::open(db_path);
+    auto accounts = open_accounts();
+    auto api_accounts = open_accounts();
     if (!accounts) return fail(accounts.error().to_string());
     if (!api_accounts) return fail(api_accounts.error().to_string());
     const auto now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
-    auto key_store = auth::KeyStore::open(s.config.data_dir + "/keys", auth::KeyStoreOptions{}, now);
+    auto key_store = auth::KeyStore::open(s.keys_dir.empty() ? s.config.data_dir + "/keys" : s.keys_dir,
+                                          auth::KeyStoreOptions{}, now);
     if (!key_store) return fail(key_store.error().to_string());
     service_store = std::move(*accounts);
     keys = std::move(*key_store);
@@ -322,6 +402,7 @@ int run_serve(const std::vector<std::string>& args) {
     if (Status st = auth::check_config(config); !st) return fail(st.error().to_string());
     service = std::make_unique<auth::AuthService>(*service_store, *keys, config);
     api = std::make_unique<server::Api>(*service, std::move(*api_accounts), s.config);
+    api->set_bus(*bus);
     auth = api->authenticator();
   }
 
@@ -332,13 +413,15 @@ int run_serve(const std::vector<std::string>& args) {
   // process's memory follows what it holds.
   mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 
-  server::Server server(s.config, **store, std::move(auth), api.get());
+  server::Server server(s.config, *store, *bus, std::move(auth), api.get());
   if (Status st = server.listen(); !st) return fail(st.error().message);
+  bus->start();  // after the server registered for revocations
   const std::string host = s.config.host.find(':') != std::string::npos ? "[" + s.config.host + "]" : s.config.host;
   log::info("listening", {{"address", host + ":" + std::to_string(server.port())}, {"data_dir", s.config.data_dir}});
   std::printf("quire: listening on http://%s:%u\n", host.c_str(), static_cast<unsigned>(server.port()));
   std::fflush(stdout);
   server.run();
+  bus->stop();  // no bus handler may run once the server is gone
   return kExitOk;
 }
 

@@ -243,6 +243,7 @@ Result<AuthService::Rotation> AuthService::rotate(std::string_view raw_refresh_t
     // layer closes its sockets when it sees the revocation.
     audit("refresh_reuse", rotation.user_id, remote,
           family_detail("a rotated-away refresh token was presented; family revoked", rotation.family_id), now);
+    if (revoked_) revoked_("family", rotation.family_id);
   }
   return rotation;
 }
@@ -259,6 +260,7 @@ Status AuthService::revoke_presented(std::string_view raw_refresh_token, std::st
       [&](storage::AccountStore& store) { return store.revoke_family(rotation->family_id, reason, to_store(now)); });
   if (!s) return unavailable(s.error());
   audit(audit_kind, rotation->user_id, remote, family_detail(reason, rotation->family_id), now);
+  if (revoked_) revoked_("family", rotation->family_id);
   return {};
 }
 
@@ -398,6 +400,7 @@ Result<Session> AuthService::change_password(std::string_view user_id, std::stri
     return unavailable(s.error());
   }
   audit("password_changed", user.id, remote, "every session revoked", now);
+  if (revoked_) revoked_("user", user.id);
   return start_session(user, *hash, now);
 }
 

@@ -29,6 +29,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -156,6 +157,12 @@ class AuthService {
   Result<Session> change_password(std::string_view user_id, std::string_view old_password,
                                   std::string_view new_password, UnixSeconds now, std::string_view remote);
 
+  // Told of every session the service revokes — ("family", session id) on
+  // logout and refresh-token reuse, ("user", user id) on a password change —
+  // so the server can close the sockets on every node at once. Set before use.
+  using RevocationListener = std::function<void(std::string_view kind, std::string_view subject)>;
+  void set_revocation_listener(RevocationListener listener) { revoked_ = std::move(listener); }
+
   // argon2id verifications that ran (the login timing rule's test hook, and a metric).
   [[nodiscard]] std::uint64_t password_verifications() const { return password_verifications_.load(); }
   [[nodiscard]] const AuthConfig& config() const { return config_; }
@@ -192,6 +199,7 @@ class AuthService {
   RateLimiter per_address_;
   RateLimiter per_account_;
   std::atomic<std::uint64_t> password_verifications_{0};
+  RevocationListener revoked_;
 };
 
 }  // namespace quire::auth

@@ -11,7 +11,9 @@ AwarenessTable::Refusal AwarenessTable::apply(MemberId owner, const protocol::Aw
   if (own != owned_.end() && own->second != entry.client) return Refusal::kForeignClient;
   auto it = states_.find(entry.client);
   const bool live = it != states_.end() && it->second.json != "null";
-  if (it != states_.end() && it->second.owner != owner && live) return Refusal::kForeignClient;
+  if (it != states_.end() && it->second.owner != owner && it->second.owner != kRemoteOwner && live) {
+    return Refusal::kForeignClient;
+  }
   // y-protocols: newer clock, or the same clock removing a live state. A client
   // never seen has clock 0, so its implicit initial {} (clock 0) is ignored.
   const std::uint64_t known = it == states_.end() ? 0 : it->second.clock;
@@ -29,6 +31,21 @@ AwarenessTable::Refusal AwarenessTable::apply(MemberId owner, const protocol::Aw
   s.owner = owner;
   s.updated_ms = now_ms;
   mark_pending(entry.client);
+  return Refusal::kNone;
+}
+
+AwarenessTable::Refusal AwarenessTable::apply_remote(const protocol::AwarenessEntry& entry, std::int64_t now_ms) {
+  auto it = states_.find(entry.client);
+  const bool live = it != states_.end() && it->second.json != "null";
+  if (live && it->second.owner != kRemoteOwner) return Refusal::kForeignClient;  // connected here now
+  const std::uint64_t known = it == states_.end() ? 0 : it->second.clock;
+  const bool is_null = entry.state == "null";
+  if (!(entry.clock > known || (entry.clock == known && is_null && live))) return Refusal::kStale;
+  State& s = states_[entry.client];
+  s.clock = entry.clock;
+  s.json = std::string(entry.state);
+  s.owner = kRemoteOwner;
+  s.updated_ms = now_ms;
   return Refusal::kNone;
 }
 
@@ -61,15 +78,18 @@ Bytes AwarenessTable::snapshot() const {
   return protocol::encode_awareness(out);
 }
 
-Bytes AwarenessTable::take_pending() {
+Bytes AwarenessTable::take_pending(Bytes* local) {
   if (pending_.empty()) return {};
   std::vector<protocol::AwarenessState> out;
+  std::vector<protocol::AwarenessState> mine;
   out.reserve(pending_.size());
   for (std::uint64_t client : pending_) {
     const State& s = states_.at(client);
     out.push_back({client, s.clock, s.json});
+    if (local != nullptr && s.owner != kRemoteOwner) mine.push_back(out.back());
   }
   pending_.clear();
+  if (local != nullptr) *local = mine.empty() ? Bytes{} : protocol::encode_awareness(mine);
   return protocol::encode_awareness(out);
 }
 

@@ -19,6 +19,8 @@
 namespace quire::room {
 
 using MemberId = std::uint64_t;
+// The owner of states relayed from another node of a cluster.
+inline constexpr MemberId kRemoteOwner = ~MemberId{0};
 
 class AwarenessTable {
  public:
@@ -28,6 +30,11 @@ class AwarenessTable {
   // Applies one entry from `owner`; `state` is the JSON text to store (already
   // stamped by the caller). Accepted entries join the pending broadcast.
   Refusal apply(MemberId owner, const protocol::AwarenessEntry& entry, std::string state, std::int64_t now_ms);
+  // Applies one entry relayed from another node (already checked and stamped
+  // there): the clock rules only, owned by kRemoteOwner, not pending (the
+  // caller forwards the relayed bytes itself). A local connection that
+  // publishes the same client id later takes it over (the client moved here).
+  Refusal apply_remote(const protocol::AwarenessEntry& entry, std::int64_t now_ms);
 
   // Removes every state `owner` published (its connection closed): each becomes
   // a pending null entry with its last clock, which peers accept.
@@ -37,8 +44,9 @@ class AwarenessTable {
 
   // All live states as one awareness update, or empty when there are none.
   [[nodiscard]] Bytes snapshot() const;
-  // The changes since the last call as one awareness update (empty if none).
-  Bytes take_pending();
+  // The changes since the last call as one awareness update (empty if none);
+  // `local` (if given) receives those of states owned here, for other nodes.
+  Bytes take_pending(Bytes* local = nullptr);
   [[nodiscard]] bool has_pending() const { return !pending_.empty(); }
   [[nodiscard]] std::size_t size() const { return states_.size(); }
 

@@ -212,7 +212,9 @@ Verdict Room::on_update(MemberId id, Slot& slot, ByteView update) {
   ++in_flight_;
   // Store what the client sent when it changed anything (pending structs
   // included); a pure duplicate only waits for what is already on its way.
-  if (added.empty() && pending_before == pending_after && !pending_after) {
+  const bool duplicate = added.empty() && pending_before == pending_after && !pending_after;
+  // An empty update (no structs, no deletions) is two zero bytes.
+  if (duplicate && (!limits_.store_duplicates || update.size() <= 2)) {
     journal_.barrier(std::move(done));
     return {};
   }
@@ -233,12 +235,16 @@ void Room::acknowledge(MemberId id, Status committed) {
     // The update is in memory but not on disk: no more acks until a snapshot
     // has written the whole document, and the sender resyncs on reconnect.
     storage_failed_ = true;
+    ++append_failures_;
     if (auto it = members_.find(id); it != members_.end()) {
       it->second.member->close(kCloseInternal, "storage unavailable");
     }
     return;
   }
-  if (storage_failed_) return;
+  if (storage_failed_) {
+    unacked_.push_back(id);
+    return;
+  }
   auto it = members_.find(id);
   if (it == members_.end() || it->second.info.protocol != Protocol::kHocuspocus) return;
   send_to(id, protocol::sync_status_frame(it->second.info.key, true));
@@ -268,14 +274,44 @@ Verdict Room::on_awareness(MemberId id, Slot& slot, const protocol::Frame& frame
 }
 
 void Room::flush_awareness() {
-  Bytes update = awareness_.take_pending();
+  Bytes local;
+  Bytes update = awareness_.take_pending(awareness_relay_ ? &local : nullptr);
   if (update.empty()) return;
+  if (!local.empty()) awareness_relay_(local);
   // To everyone, the sender too: y-websocket clients count it as a sign of life.
   broadcast([&](Protocol p, const std::string& key) { return protocol::awareness_frame(p, key, update); }, 0);
 }
 
+Result<bool> Room::apply_remote_update(ByteView update) {
+  const bool pending_before = doc_.has_pending_structs() || doc_.has_pending_delete_set();
+  emitted_.clear();
+  Status s = doc_.apply_update(update);
+  std::vector<Bytes> added = std::move(emitted_);
+  emitted_.clear();
+  if (!s) return s.error();
+  const bool pending_after = doc_.has_pending_structs() || doc_.has_pending_delete_set();
+  if (added.empty() && pending_before == pending_after && !pending_after) return false;
+  ++stats_.version;
+  stats_.bytes_since_measured += update.size();
+  for (const Bytes& u : added) broadcast_update(u, 0);
+  return true;
+}
+
+Status Room::apply_remote_awareness(ByteView update, std::int64_t now_ms) {
+  auto entries = protocol::decode_awareness(update, limits_.max_awareness_entries);
+  if (!entries) return entries.error();
+  bool any = false;
+  for (const protocol::AwarenessEntry& e : *entries) {
+    if (e.state.size() > limits_.max_awareness_state_bytes) continue;
+    any |= awareness_.apply_remote(e, now_ms) == AwarenessTable::Refusal::kNone;
+  }
+  if (any) broadcast([&](Protocol p, const std::string& key) { return protocol::awareness_frame(p, key, update); }, 0);
+  return {};
+}
+
 void Room::tick(std::int64_t now_ms) {
   awareness_.expire(now_ms, limits_.awareness_timeout_ms);
+  if (storage_failed_ && in_flight_ == 0) compact();
 }
 
 void Room::compact() {
@@ -289,20 +325,36 @@ void Room::compact() {
   stats_.updates_since_snapshot = 0;
   stats_.bytes_since_snapshot = 0;
   auto alive = std::weak_ptr<bool>(alive_);
-  journal_.compact(std::move(*snapshot), doc_.encode_state_vector(), [this, alive, size, updates, bytes](Status s) {
-    if (alive.expired()) return;
-    --in_flight_;
-    if (!s) {
-      // Try again at the next threshold: the log still holds everything.
-      stats_.updates_since_snapshot += updates;
-      stats_.bytes_since_snapshot += bytes;
-      return;
-    }
-    ++stats_.compactions;
-    storage_failed_ = false;
-    stats_.measured_bytes = size;
-    stats_.bytes_since_measured = stats_.bytes_since_snapshot;
-  });
+  // What this snapshot covers: the held acks so far, and failures up to now.
+  const std::size_t held_before = unacked_.size();
+  const std::uint64_t failures_before = append_failures_;
+  journal_.compact(std::move(*snapshot), doc_.encode_state_vector(),
+                   [this, alive, size, updates, bytes, held_before, failures_before](Status s) {
+                     if (alive.expired()) return;
+                     --in_flight_;
+                     if (!s) {
+                       // Try again at the next threshold: the log still holds everything.
+                       stats_.updates_since_snapshot += updates;
+                       stats_.bytes_since_snapshot += bytes;
+                       return;
+                     }
+                     ++stats_.compactions;
+                     if (storage_failed_) {
+                       // Everything in memory when the snapshot was taken is durable now, the
+                       // updates whose acks were held included. A failure since then keeps the
+                       // flag (the next tick compacts again) and the acks held after it.
+                       if (append_failures_ == failures_before) storage_failed_ = false;
+                       std::vector<MemberId> covered(unacked_.begin(),
+                                                     unacked_.begin() + static_cast<std::ptrdiff_t>(held_before));
+                       unacked_.erase(unacked_.begin(), unacked_.begin() + static_cast<std::ptrdiff_t>(held_before));
+                       const bool still_failed = storage_failed_;
+                       storage_failed_ = false;  // acknowledge() sends while the flag is clear
+                       for (MemberId m : covered) acknowledge(m, Status{});
+                       storage_failed_ = still_failed;
+                     }
+                     stats_.measured_bytes = size;
+                     stats_.bytes_since_measured = stats_.bytes_since_snapshot;
+                   });
 }
 
 void Room::broadcast_update(ByteView update, MemberId except) {

@@ -76,6 +76,11 @@ struct RoomLimits {
   std::int64_t awareness_timeout_ms = 30000;
   bool read_only_awareness = true;  // may read-only connections publish awareness?
   std::size_t max_structs = 100000;
+  // A cluster: the document in memory also holds other nodes' updates, which
+  // may never have been committed (their node died first). An update a client
+  // sends that adds nothing here is then stored anyway rather than taken as
+  // already durable — it is usually the resend of an unacknowledged update.
+  bool store_duplicates = false;
 };
 
 // WebSocket close codes the room asks for (docs/protocol.md).
@@ -131,11 +136,25 @@ class Room {
   // after has_pending_awareness() turns true.
   [[nodiscard]] bool has_pending_awareness() const { return awareness_.has_pending(); }
   void flush_awareness();
-  // Periodic: expires awareness states not renewed in time.
+  // Periodic: expires awareness states not renewed in time, and after a failed
+  // append retries the snapshot that lets acknowledgements resume.
   void tick(std::int64_t now_ms);
 
   // Compacts now if the log holds anything since the last snapshot.
   void compact();
+
+  // ---- A cluster: what other nodes relay (ARCHITECTURE §2.3) ----
+  // An update another node applied and stored (or a catch-up read from the
+  // log): applied, and what it adds is broadcast to every member. Never
+  // journaled: its node stores it. True when it changed the document; an
+  // error means the bytes did not decode.
+  Result<bool> apply_remote_update(ByteView update);
+  // Another node's awareness update: its states are recorded (for joiners and
+  // the timeout) and the bytes forwarded to every member.
+  Status apply_remote_awareness(ByteView update, std::int64_t now_ms);
+  // Called at each flush with the awareness changes of this node's own
+  // members (never relayed ones), to be published to the other nodes.
+  void set_awareness_relay(std::function<void(const Bytes&)> relay) { awareness_relay_ = std::move(relay); }
 
   [[nodiscard]] const std::string& name() const { return name_; }
   [[nodiscard]] bool empty() const { return members_.empty(); }
@@ -175,8 +194,11 @@ class Room {
   Bytes full_state_;            // encode_state_as_update() of version full_state_version_
   std::uint64_t full_state_version_ = ~std::uint64_t{0};
   bool loaded_ = false;
-  bool storage_failed_ = false;  // an append failed: no acks until a snapshot has covered it
+  bool storage_failed_ = false;    // an append failed: no acks until a snapshot has covered it
+  std::vector<MemberId> unacked_;  // acks held back meanwhile, sent once a snapshot covers them
+  std::uint64_t append_failures_ = 0;
   std::size_t in_flight_ = 0;
+  std::function<void(const Bytes&)> awareness_relay_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

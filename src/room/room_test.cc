@@ -382,5 +382,137 @@ TEST_F(RoomTest, AFailedCommitStopsAcknowledgementsUntilASnapshotCoversIt) {
   EXPECT_EQ(got.back().type, MessageType::kSyncStatus);
 }
 
+TEST_F(RoomTest, RemoteUpdatesAreBroadcastToEveryoneAndNeverJournaled) {
+  auto a = join(1, Protocol::kHocuspocus);
+  auto b = join(2, Protocol::kYWebsocket);
+  b->take();
+  ASSERT_TRUE(room.apply_remote_update(text_update(7, "from node 2")).ok());
+  EXPECT_EQ(a->take().size(), 1u);
+  EXPECT_EQ(b->take().size(), 1u);
+  EXPECT_TRUE(journal.appended.empty()) << "the other node stored it";
+  // Again (at-least-once delivery): nothing new, nothing sent.
+  ASSERT_TRUE(room.apply_remote_update(text_update(7, "from node 2")).ok());
+  EXPECT_TRUE(a->take().empty());
+  EXPECT_FALSE(room.apply_remote_update(Bytes{0xff, 0xff}).ok());
+  // A joiner's full state has it.
+  auto c = join(3, Protocol::kHocuspocus);
+  send(3, Protocol::kHocuspocus, hp(SyncType::kStep1, Bytes{0}));
+  auto got = c->take();
+  ASSERT_EQ(got.size(), 2u);
+  crdt::Doc mirror;
+  ASSERT_TRUE(mirror.apply_update(got[1].sync.payload).ok());
+  EXPECT_EQ(mirror.text("t"), "from node 2");
+}
+
+TEST_F(RoomTest, AwarenessIsRelayedBetweenNodesWithoutEchoes) {
+  std::vector<Bytes> relayed;
+  room.set_awareness_relay([&](const Bytes& u) { relayed.push_back(u); });
+  auto a = join(1, Protocol::kHocuspocus, false, "Alice");
+  // A state from another node reaches the members at once and is not relayed back.
+  ASSERT_TRUE(
+      room.apply_remote_awareness(protocol::encode_awareness({{500, 1, R"({"user":{"name":"Bob"}})"}}), now).ok());
+  auto got = a->take();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(awareness_of(got[0])[0].client, 500u);
+  room.flush_awareness();
+  EXPECT_TRUE(relayed.empty());
+  // A local state is relayed once, stamped.
+  send(1, Protocol::kHocuspocus, awareness(100, 1, R"({"user":{"name":"Admin"}})"));
+  room.flush_awareness();
+  ASSERT_EQ(relayed.size(), 1u);
+  auto entries = protocol::decode_awareness(relayed[0], 10);
+  ASSERT_TRUE(entries.ok());
+  ASSERT_EQ(entries->size(), 1u);
+  EXPECT_EQ((*entries)[0].client, 100u);
+  EXPECT_EQ((*entries)[0].state, R"({"user":{"name":"Alice"}})");
+  // A joiner sees both.
+  auto c = join(3, Protocol::kYWebsocket);
+  auto joined = c->take();
+  ASSERT_EQ(joined.size(), 2u);
+  EXPECT_EQ(awareness_of(joined[1]).size(), 2u);
+  // Client 500 reconnects to this node: its connection takes the id over, and
+  // its leaving is relayed as a removal.
+  auto d = join(4, Protocol::kHocuspocus, false, "Bob");
+  EXPECT_EQ(send(4, Protocol::kHocuspocus, awareness(500, 2, R"({"user":{"name":"Bob"}})")).rejected, "");
+  room.flush_awareness();
+  room.leave(4);
+  room.flush_awareness();
+  ASSERT_EQ(relayed.size(), 3u);
+  entries = protocol::decode_awareness(relayed[2], 10);
+  ASSERT_TRUE(entries.ok());
+  EXPECT_EQ((*entries)[0].client, 500u);
+  EXPECT_EQ((*entries)[0].state, "null");
+  // Relayed states expire like local ones, locally only.
+  ASSERT_TRUE(room.apply_remote_awareness(protocol::encode_awareness({{600, 1, "{}"}}), now).ok());
+  room.tick(now + 30000);
+  room.flush_awareness();
+  ASSERT_EQ(relayed.size(), 4u);  // Alice's own state timed out: that is relayed
+  entries = protocol::decode_awareness(relayed[3], 10);
+  ASSERT_TRUE(entries.ok());
+  for (const auto& e : *entries) EXPECT_NE(e.client, 600u) << "another node's state is never expired on its behalf";
+}
+
+TEST_F(RoomTest, HeldAcksAreSentOnceTheTickSnapshotCoversThem) {
+  // The store is down: the sender's append fails, another member's update
+  // commits but its ack is held, because it may build on the lost one.
+  auto a = join(1, Protocol::kHocuspocus);
+  auto b = join(2, Protocol::kHocuspocus);
+  send(1, Protocol::kHocuspocus, hp(SyncType::kUpdate, text_update(7, "lost")));
+  journal.commit_all(Error{"storage", 1, "database down"});
+  send(2, Protocol::kHocuspocus, hp(SyncType::kUpdate, text_update(8, "after")));
+  journal.commit_all();
+  b->take();
+  EXPECT_TRUE(b->take().empty()) << "no ack while a snapshot has not covered the failure";
+  // The tick retries the snapshot; while it fails, still nothing.
+  room.tick(now);
+  ASSERT_EQ(journal.snapshots.size(), 1u);
+  journal.commit_all(Error{"storage", 1, "database down"});
+  EXPECT_TRUE(b->take().empty());
+  // The store is back: the next tick's snapshot holds everything, the held ack goes out.
+  room.tick(now + 3000);
+  ASSERT_EQ(journal.snapshots.size(), 2u);
+  crdt::Doc snap;
+  ASSERT_TRUE(snap.apply_update(journal.snapshots[1]).ok());
+  EXPECT_NE(snap.text("t").find("lost"), std::string::npos);
+  journal.commit_all();
+  auto got = b->take();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].type, MessageType::kSyncStatus);
+  // And acks flow normally again.
+  send(2, Protocol::kHocuspocus, hp(SyncType::kUpdate, text_update(9, "more")));
+  journal.commit_all();
+  EXPECT_EQ(b->take().size(), 1u);
+  room.tick(now + 6000);
+  EXPECT_EQ(journal.snapshots.size(), 2u) << "no retry once healthy";
+  (void)a;
+}
+
+TEST(RoomClusterTest, ADuplicateOfAnotherNodesUpdateIsStoredNotAssumedDurable) {
+  // Node 1 relayed this update, then died before committing it; its client
+  // resends it here. In a cluster the room must store it before acknowledging.
+  FakeJournal journal;
+  RoomLimits limits;
+  limits.store_duplicates = true;
+  Room room("doc", journal, limits);
+  ASSERT_TRUE(room.load({}, {}).ok());
+  auto m = std::make_shared<FakeMember>(Protocol::kHocuspocus);
+  room.join(1, MemberInfo{Protocol::kHocuspocus, "doc", false, "user1", ""}, m);
+  const Bytes update = text_update(7, "relayed, never committed");
+  ASSERT_TRUE(room.apply_remote_update(update).ok());
+  const Bytes frame = hp(SyncType::kUpdate, update);
+  auto f = protocol::decode_frame(Protocol::kHocuspocus, frame);
+  ASSERT_TRUE(f.ok());
+  room.receive(1, *f, 0);
+  ASSERT_EQ(journal.appended.size(), 1u) << "stored, not waved through as a duplicate";
+  EXPECT_EQ(journal.appended[0], update);
+  // An empty update is still only a barrier.
+  crdt::Doc empty;
+  const Bytes empty_frame = hp(SyncType::kUpdate, empty.encode_state_as_update().value());
+  auto e = protocol::decode_frame(Protocol::kHocuspocus, empty_frame);
+  ASSERT_TRUE(e.ok());
+  room.receive(1, *e, 0);
+  EXPECT_EQ(journal.appended.size(), 1u);
+}
+
 }  // namespace
 }  // namespace quire::room

@@ -260,6 +260,15 @@ std::unique_ptr<Authenticator> Api::authenticator() {
   return std::make_unique<TokenAuthenticator>(*this);
 }
 
+void Api::set_bus(cluster::Bus& bus) {
+  bus_ = &bus;
+  auth_.set_revocation_listener([this](std::string_view kind, std::string_view subject) { revoked(kind, subject); });
+}
+
+void Api::revoked(std::string_view kind, std::string_view subject) {
+  if (bus_ != nullptr) bus_->publish_revocation({std::string(kind), std::string(subject)});
+}
+
 void Api::record_edit(std::string document, std::string user) {
   asio::post(workers_, [this, document = std::move(document), user = std::move(user)] {
     const Status s =
@@ -391,7 +400,7 @@ Response Api::route(const Request& req, const std::string& remote) {
   if (path.starts_with("/api/docs/")) {
     std::string_view rest = path.substr(10);
     const std::size_t slash = rest.find('/');
-    const std::string doc(rest.substr(0, slash));
+    const std::string doc = percent_decode(rest.substr(0, slash)).value_or("");
     rest = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash);
     if (!storage::is_document_id(doc)) {
       return call.fail(http::status::bad_request, "invalid_input", "document ids are [A-Za-z0-9_-]{1,128}");
@@ -428,6 +437,7 @@ Response Api::route(const Request& req, const std::string& remote) {
       if (method == http::verb::delete_) {
         if (my_role != DocumentRole::kOwner) return owner_only();
         if (Status s = store.delete_document(doc, now_ms()); !s) return call.fail(s.error());
+        revoked("document", doc);
         return call.no_content();
       }
       return call.fail(http::status::method_not_allowed, "method_not_allowed", "GET, PATCH or DELETE");
@@ -449,7 +459,9 @@ Response Api::route(const Request& req, const std::string& remote) {
       return call.ok(http::status::ok, json::object{{"members", std::move(out)}});
     }
     if (rest.starts_with("/members/")) {
-      const std::string who(rest.substr(9));
+      const auto decoded = percent_decode(rest.substr(9));
+      if (!decoded) return call.fail(http::status::bad_request, "invalid_input", "a malformed %-escape in the user");
+      const std::string& who = *decoded;
       // By id, username or email.
       auto user = store.find_user_by_id(who);
       if (user && !*user) user = store.find_user_by_login(who);
@@ -463,6 +475,7 @@ Response Api::route(const Request& req, const std::string& remote) {
         const auto new_role = storage::parse_document_role(Call::field(*body, "role"));
         if (!new_role) return call.fail(http::status::bad_request, "invalid_input", "role is owner, editor or viewer");
         if (Status s = store.set_document_member(doc, target_id, *new_role); !s) return call.fail(s.error());
+        revoked("document", doc);
         return call.ok(http::status::ok,
                        json::object{{"user", json::object{{"id", target_id}, {"username", (*user)->username}}},
                                     {"role", storage::role_name(*new_role)}});
@@ -471,6 +484,7 @@ Response Api::route(const Request& req, const std::string& remote) {
         // Owners remove anyone; everyone may leave.
         if (my_role != DocumentRole::kOwner && target_id != me) return owner_only();
         if (Status s = store.remove_document_member(doc, target_id); !s) return call.fail(s.error());
+        revoked("document", doc);
         return call.no_content();
       }
       return call.fail(http::status::method_not_allowed, "method_not_allowed", "PUT or DELETE");

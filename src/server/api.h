@@ -22,6 +22,7 @@
 #include <string>
 
 #include "auth/service.h"
+#include "cluster/bus.h"
 #include "server/auth.h"
 #include "server/config.h"
 #include "server/http_util.h"
@@ -43,6 +44,10 @@ class Api {
   // Access tokens for WebSocket documents: the token's user must have a role
   // on the document (viewer = read-only).
   std::unique_ptr<Authenticator> authenticator();
+  // Revocations (logout, refresh reuse, password change, role changes,
+  // deletions) are published on `bus`, so every node re-checks its sockets at
+  // once. Call before serving.
+  void set_bus(cluster::Bus& bus);
   // Records, on a worker, that `user` edited `document` (the list's "last
   // edited by"); failures are logged, never reported to the editor.
   void record_edit(std::string document, std::string user);
@@ -52,6 +57,7 @@ class Api {
  private:
   class TokenAuthenticator;
   Response route(const Request& req, const std::string& remote);
+  void revoked(std::string_view kind, std::string_view subject);
   // Runs `f` with the Api's store connection, one thread at a time.
   template <class F>
   auto with_store(F&& f) {
@@ -63,6 +69,7 @@ class Api {
   std::unique_ptr<storage::AccountStore> store_;
   std::mutex store_mu_;  // the store is one connection: one thread at a time
   const ServerConfig& config_;
+  cluster::Bus* bus_ = nullptr;
   boost::asio::thread_pool workers_;
 };
 

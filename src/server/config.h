@@ -39,6 +39,14 @@ struct ServerConfig {
   std::int64_t awareness_flush_ms = 20;
   std::size_t max_documents_per_connection = 64;
   room::RoomLimits room;
+
+  // Cluster (ARCHITECTURE §2.3): set when other nodes share the store and the
+  // bus. Rooms then relay updates and awareness through the bus, catch up from
+  // the log on a gap, and compact only what they have seen.
+  bool clustered = false;
+  // How far back a room that opens reads its document's stream, so updates
+  // published while it loaded (not yet committed) are not missed.
+  std::int64_t catch_up_window_ms = 30000;
 };
 
 }  // namespace quire::server

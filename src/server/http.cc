@@ -154,13 +154,17 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       if (path == "/healthz") return json(http::status::ok, R"({"status":"ok"})", req);
       if (path == "/readyz") {
         if (server_.stopping) return json(http::status::service_unavailable, R"({"status":"stopping"})", req);
-        return json(http::status::ok, "{\"status\":\"ready\",\"rooms\":" + std::to_string(server_.rooms.size()) + "}",
+        // The bus is reported, not required: a node keeps serving its own
+        // clients while Redis is away (ARCHITECTURE §2.3).
+        return json(http::status::ok,
+                    "{\"status\":\"ready\",\"rooms\":" + std::to_string(server_.rooms.size()) + ",\"node\":\"" +
+                        server_.bus.node_id() + "\",\"bus\":" + (server_.bus.connected() ? "true" : "false") + "}",
                     req);
       }
       if (path == "/metrics") {
         Response res{http::status::ok, v};
         res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
-        res.body() = server_.metrics.render();
+        res.body() = server_.metrics.render() + render_bus_metrics(server_.bus);
         finish_response(res, CachePolicy::kNoStore, ka, server_.config);
         return res;
       }

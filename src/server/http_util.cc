@@ -65,4 +65,30 @@ bool origin_allowed(const Request& req, const ServerConfig& config, bool require
   return false;
 }
 
+std::optional<std::string> percent_decode(std::string_view segment) {
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::string out;
+  out.reserve(segment.size());
+  for (std::size_t i = 0; i < segment.size(); ++i) {
+    if (segment[i] != '%') {
+      out += segment[i];
+      continue;
+    }
+    if (i + 2 >= segment.size()) return std::nullopt;  // a truncated escape
+    const int hi = hex(segment[i + 1]);
+    const int lo = hex(segment[i + 2]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    const char c = static_cast<char>(hi * 16 + lo);
+    if (c == '\0' || c == '/') return std::nullopt;
+    out += c;
+    i += 2;
+  }
+  return out;
+}
+
 }  // namespace quire::server

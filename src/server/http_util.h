@@ -6,6 +6,7 @@
 
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -31,5 +32,9 @@ Response error_response(http::status status, std::string_view code, std::string_
 // of the allowed origins; without a list, the request's own host. With
 // `require` false a request without Origin (not a browser) passes.
 bool origin_allowed(const Request& req, const ServerConfig& config, bool require);
+
+// One path segment with its %XX escapes decoded (RFC 3986); nullopt for a
+// malformed escape or an escaped NUL or '/', which no name may contain.
+std::optional<std::string> percent_decode(std::string_view segment);
 
 }  // namespace quire::server

@@ -57,6 +57,14 @@ std::string Metrics::render() const {
   counter("quire_compactions_total", "Snapshots written (log compactions).", compactions_total);
   counter("quire_compaction_failures_total", "Compactions that failed.", compaction_failures_total);
   counter("quire_commit_failures_total", "Log transactions that failed.", commit_failures_total);
+  counter("quire_remote_updates_total", "Updates relayed from other nodes.", remote_updates_total);
+  counter("quire_remote_rejected_total", "Relayed entries that did not decode.", remote_rejected_total);
+  counter("quire_cluster_gaps_total", "Stream gaps (trimmed or reconnected): the log was read again.",
+          cluster_gaps_total);
+  counter("quire_catch_ups_total", "Log tails read to catch a room up.", catch_ups_total);
+  counter("quire_revocations_total", "Revocations received from the bus.", revocations_total);
+  counter("quire_relayed_stored_total", "Relayed updates this node stored because their node never committed them.",
+          relayed_stored_total);
 
   out += "# HELP quire_commit_seconds Duration of one log transaction (group commit).\n";
   out += "# TYPE quire_commit_seconds histogram\n";
@@ -87,6 +95,22 @@ std::string Metrics::render() const {
   for (const auto& [code, n] : closes_) {
     out += "quire_closes_total{code=\"" + std::to_string(code) + "\"} " + std::to_string(n) + "\n";
   }
+  return out;
+}
+
+std::string render_bus_metrics(const cluster::Bus& bus) {
+  const cluster::BusStats st = bus.stats();
+  std::string out;
+  auto line = [&](const char* name, const char* type, const char* help, std::uint64_t v) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + " " +
+           std::to_string(v) + "\n";
+  };
+  line("quire_bus_connected", "gauge", "1 while the cluster bus is connected.", bus.connected() ? 1 : 0);
+  line("quire_bus_published_total", "counter", "Entries the bus handed to the transport.", st.published);
+  line("quire_bus_delivered_total", "counter", "Entries from other nodes delivered.", st.delivered);
+  line("quire_bus_dropped_total", "counter", "Publishes dropped (queue full or transport down).", st.dropped);
+  line("quire_bus_gaps_total", "counter", "Gaps signalled by the bus.", st.gaps);
+  line("quire_bus_reconnects_total", "counter", "Bus connections re-established.", st.reconnects);
   return out;
 }
 

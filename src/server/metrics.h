@@ -11,7 +11,12 @@
 #include <mutex>
 #include <string>
 
+#include "cluster/bus.h"
+
 namespace quire::server {
+
+// The bus's counters and connection state, in the same text format.
+std::string render_bus_metrics(const cluster::Bus& bus);
 
 class Metrics {
  public:
@@ -30,6 +35,13 @@ class Metrics {
   std::atomic<std::uint64_t> compactions_total{0};
   std::atomic<std::uint64_t> compaction_failures_total{0};
   std::atomic<std::uint64_t> commit_failures_total{0};
+  // Cluster.
+  std::atomic<std::uint64_t> remote_updates_total{0};
+  std::atomic<std::uint64_t> remote_rejected_total{0};
+  std::atomic<std::uint64_t> cluster_gaps_total{0};
+  std::atomic<std::uint64_t> catch_ups_total{0};
+  std::atomic<std::uint64_t> revocations_total{0};
+  std::atomic<std::uint64_t> relayed_stored_total{0};
 
   // One log transaction (group commit) took `seconds` for `entries` updates.
   void observe_commit(double seconds, std::size_t entries);

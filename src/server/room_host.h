@@ -18,7 +18,10 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_map>
+#include <vector>
 
+#include "cluster/bus.h"
 #include "room/room.h"
 #include "server/config.h"
 #include "server/metrics.h"
@@ -52,6 +55,16 @@ class HostedRoom final : public room::Journal, public std::enable_shared_from_th
   void start_ticking();
 
   void note_edit(const std::string& user);
+  // Cluster: another node's entry for this document, on the strand.
+  void on_remote(const cluster::Entry& entry);
+  // Cluster: reads the log after known_seq_ and applies it (on a gap, before compacting).
+  // `then` (null for a gap) runs with the read's outcome.
+  void catch_up(std::function<void(Status)> then);
+  void apply_stored(const storage::StoredDocument& stored);
+  void compact_stored(Bytes snapshot, Bytes state_vector, std::uint64_t upto_seq, std::function<void(Status)> done);
+  // Cluster: stores the relayed updates older than `older_than_ms` that the log
+  // still lacks (their node died before its commit), then calls `done`.
+  void settle_relayed(std::int64_t older_than_ms, std::function<void(Status)> done);
 
   RoomHost& host_;
   storage::DocKey key_;
@@ -60,10 +73,31 @@ class HostedRoom final : public room::Journal, public std::enable_shared_from_th
   asio::steady_timer flush_timer_;
   asio::steady_timer tick_timer_;
   asio::steady_timer unload_timer_;
+  asio::steady_timer retry_timer_;
   bool flush_scheduled_ = false;
   // The editor last reported to the edit observer, and when (steady ms); on the strand.
   std::string reported_editor_;
   std::int64_t reported_at_ms_ = 0;
+  // Cluster state, on the strand: every log entry up to known_seq_ is in the
+  // room; entries that arrived before the load finished wait in early_.
+  std::uint64_t subscription_ = 0;  // set once, before the load
+  std::uint64_t known_seq_ = 0;
+  bool loaded_ = false;
+  bool catching_up_ = false;
+  bool gap_pending_ = false;   // a gap arrived while a read was running, or before the load finished
+  bool followup_due_ = false;  // after a gap's read, read once more (commits that were in flight)
+  std::vector<std::function<void(Status)>> after_catch_up_;
+  std::vector<cluster::Entry> early_;
+  // Updates other nodes relayed that changed the room and have not been seen in
+  // the log yet, oldest first. Compaction covers them too.
+  struct Relayed {
+    std::size_t hash;
+    Bytes bytes;
+    std::int64_t at_ms;
+    std::uint64_t serial;
+  };
+  std::vector<Relayed> unverified_;
+  std::uint64_t relayed_serial_ = 0;
   // Guarded by the host's mutex.
   State state_ = State::kLoading;
   int refs_ = 0;
@@ -77,7 +111,8 @@ class RoomHost {
   // at most once a minute per document unless the editor changes).
   using EditObserver = std::function<void(const storage::DocKey&, const std::string& user)>;
 
-  RoomHost(asio::io_context& io, storage::CommitQueue& queue, const ServerConfig& config, Metrics& metrics);
+  RoomHost(asio::io_context& io, storage::CommitQueue& queue, cluster::Bus& bus, const ServerConfig& config,
+           Metrics& metrics);
 
   // Calls `ready` (on the room's strand) once `doc` is loaded, with the room,
   // or with the load's error. Each successful acquire needs one release.
@@ -95,9 +130,11 @@ class RoomHost {
   friend class HostedRoom;
   void finish_load(const std::shared_ptr<HostedRoom>& room, Result<storage::StoredDocument> stored);
   void schedule_unload(const std::shared_ptr<HostedRoom>& room);
+  void subscribe(const std::shared_ptr<HostedRoom>& room);
 
   asio::io_context& io_;
   storage::CommitQueue& queue_;
+  cluster::Bus& bus_;
   const ServerConfig& config_;
   Metrics& metrics_;
   mutable std::mutex mu_;

@@ -12,14 +12,15 @@
 
 namespace quire::server {
 
-Server::Impl::Impl(ServerConfig c, storage::Store& s, std::unique_ptr<Authenticator> a)
+Server::Impl::Impl(ServerConfig c, storage::Store& s, cluster::Bus& b, std::unique_ptr<Authenticator> a)
     : config(std::move(c)),
       store(s),
+      bus(b),
       auth(std::move(a)),
       acceptor(io),
       signals(io, SIGINT, SIGTERM),
       queue(s, 1024, [this](double seconds, std::size_t entries) { metrics.observe_commit(seconds, entries); }),
-      rooms(io, queue, config, metrics) {}
+      rooms(io, queue, bus, config, metrics) {}
 
 void Server::Impl::accept() {
   acceptor.async_accept(asio::make_strand(io), [this](beast::error_code ec, tcp::socket socket) {
@@ -51,9 +52,23 @@ void Server::Impl::shutdown() {
   rooms.shutdown();
 }
 
-Server::Server(ServerConfig config, storage::Store& store, std::unique_ptr<Authenticator> auth, Api* api)
-    : impl_(std::make_unique<Impl>(std::move(config), store, std::move(auth))) {
+Server::Server(ServerConfig config, storage::Store& store, cluster::Bus& bus, std::unique_ptr<Authenticator> auth,
+               Api* api)
+    : impl_(std::make_unique<Impl>(std::move(config), store, bus, std::move(auth))) {
   impl_->api = api;
+  // Logout, reuse, password changes and role changes on any node reach the
+  // sockets on this one at once (the periodic re-check covers a lost message).
+  bus.on_revocation([impl = impl_.get()](const cluster::Revocation& r) {
+    impl->metrics.revocations_total++;
+    std::vector<std::shared_ptr<WsSession>> open;
+    {
+      std::lock_guard lock(impl->sessions_mu);
+      for (auto& [id, weak] : impl->sessions) {
+        if (auto s = weak.lock()) open.push_back(std::move(s));
+      }
+    }
+    for (auto& s : open) revoke_session(s, r);
+  });
   if (api != nullptr) {
     impl_->rooms.set_edit_observer(
         [api](const storage::DocKey& doc, const std::string& user) { api->record_edit(doc.id, user); });

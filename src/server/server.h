@@ -12,6 +12,7 @@
 #include <memory>
 
 #include "base/result.h"
+#include "cluster/bus.h"
 #include "server/auth.h"
 #include "server/config.h"
 #include "storage/store.h"
@@ -21,7 +22,10 @@ namespace quire::server {
 class Server {
  public:
   // `api` (optional, not owned) answers /api/*; without it those routes are 404.
-  Server(ServerConfig config, storage::Store& store, std::unique_ptr<Authenticator> auth, class Api* api = nullptr);
+  // `bus` (not owned, started by the caller) links the node to the others of a
+  // cluster (config.clustered) and carries revocations.
+  Server(ServerConfig config, storage::Store& store, cluster::Bus& bus, std::unique_ptr<Authenticator> auth,
+         class Api* api = nullptr);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;

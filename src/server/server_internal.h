@@ -29,10 +29,11 @@ class WsSession;
 class Api;
 
 struct Server::Impl {
-  Impl(ServerConfig c, storage::Store& s, std::unique_ptr<Authenticator> a);
+  Impl(ServerConfig c, storage::Store& s, cluster::Bus& b, std::unique_ptr<Authenticator> a);
 
   ServerConfig config;
   storage::Store& store;
+  cluster::Bus& bus;
   std::unique_ptr<Authenticator> auth;
   Api* api = nullptr;
   Metrics metrics;
@@ -63,6 +64,9 @@ void start_websocket(Server::Impl& server, beast::tcp_stream stream, Request req
 
 // Closes a session with 1001 (graceful shutdown). Thread-safe.
 void shutdown_session(const std::shared_ptr<WsSession>& session);
+// A revocation reached this node: the session re-checks, at once, every
+// document whose principal it may concern. Thread-safe.
+void revoke_session(const std::shared_ptr<WsSession>& session, const cluster::Revocation& revocation);
 
 // ARCHITECTURE §5: document ids are [A-Za-z0-9_-]{1,128} and never paths.
 bool valid_document_id(std::string_view id);

@@ -129,6 +129,11 @@ class WsSession final : public std::enable_shared_from_this<WsSession> {
                [self = shared_from_this(), code, reason = std::move(reason)] { self->do_close(code, reason); });
   }
 
+  // A revocation from the bus: re-check now what it may concern.
+  void revoke(const cluster::Revocation& revocation) {
+    asio::post(ws_.get_executor(), [self = shared_from_this(), revocation] { self->recheck_all(&revocation); });
+  }
+
  private:
   // One document this connection has asked for (Hocuspocus may ask for many).
   struct DocSlot {
@@ -434,11 +439,18 @@ class WsSession final : public std::enable_shared_from_this<WsSession> {
     });
   }
 
-  void recheck_all() {
+  // Everything, or (after a revocation) only what names the principal's
+  // user, its session or the document.
+  void recheck_all(const cluster::Revocation* only = nullptr) {
     if (closing_) return;
     const std::int64_t now = unix_now();
     for (auto& [key, slot] : docs_) {
       if (slot.state == DocSlot::State::kUnauthenticated) continue;
+      if (only != nullptr && !(only->kind == "user" && only->subject == slot.principal.user) &&
+          !(only->kind == "family" && only->subject == slot.principal.session) &&
+          !(only->kind == "document" && only->subject == protocol::document_of(key))) {
+        continue;
+      }
       if (slot.principal.valid_until != 0 && now > slot.principal.valid_until) {
         server_.metrics.reject("token_expired");
         log::info("access_expired", {{"doc", std::string(protocol::document_of(key))}, {"connection", id_}});
@@ -702,6 +714,10 @@ class WsSession final : public std::enable_shared_from_this<WsSession> {
 
 void shutdown_session(const std::shared_ptr<WsSession>& session) {
   session->close(kCloseGoingAway, "server shutting down");
+}
+
+void revoke_session(const std::shared_ptr<WsSession>& session, const cluster::Revocation& revocation) {
+  session->revoke(revocation);
 }
 
 void start_websocket(Server::Impl& server, beast::tcp_stream stream, Request request, Protocol protocol,

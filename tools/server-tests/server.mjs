@@ -41,8 +41,10 @@ for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP']) {
  * data directory does not.
  */
 export class QuireServer {
-  constructor ({ args, dataDir, ownsDataDir, binary, readyTimeoutMs, verbose }) {
+  constructor ({ args, dataDir, ownsDataDir, binary, readyTimeoutMs, verbose, env }) {
     this.args = args
+    // Extra environment variables (e.g. QUIRE_FAILPOINTS); may be changed before a restart.
+    this.env = env || {}
     this.dataDir = dataDir
     this.ownsDataDir = ownsDataDir
     this.binary = binary
@@ -73,7 +75,7 @@ export class QuireServer {
     this.expectingExit = false
     this.stderr = ''
     const argv = ['serve', '--listen', `127.0.0.1:${this.nextPort || 0}`, '--data-dir', this.dataDir, ...this.args]
-    const proc = spawn(this.binary, argv, { stdio: ['ignore', 'pipe', 'pipe'] })
+    const proc = spawn(this.binary, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.env } })
     this.proc = proc
     liveChildren.add(proc)
     this.exited = new Promise((resolve) => {
