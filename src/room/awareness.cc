@@ -78,7 +78,7 @@ Bytes AwarenessTable::snapshot() const {
   return protocol::encode_awareness(out);
 }
 
-Bytes AwarenessTable::take_pending(Bytes* local) {
+Bytes AwarenessTable::take_pending(Bytes* local, std::vector<Owned>* owned) {
   if (pending_.empty()) return {};
   std::vector<protocol::AwarenessState> out;
   std::vector<protocol::AwarenessState> mine;
@@ -87,6 +87,7 @@ Bytes AwarenessTable::take_pending(Bytes* local) {
     const State& s = states_.at(client);
     out.push_back({client, s.clock, s.json});
     if (local != nullptr && s.owner != kRemoteOwner) mine.push_back(out.back());
+    if (owned != nullptr && s.owner != kRemoteOwner && s.json != "null") owned->push_back({s.owner, out.back()});
   }
   pending_.clear();
   if (local != nullptr) *local = mine.empty() ? Bytes{} : protocol::encode_awareness(mine);

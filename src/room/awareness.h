@@ -46,7 +46,12 @@ class AwarenessTable {
   [[nodiscard]] Bytes snapshot() const;
   // The changes since the last call as one awareness update (empty if none);
   // `local` (if given) receives those of states owned here, for other nodes.
-  Bytes take_pending(Bytes* local = nullptr);
+  // `owned` (if given) receives each live pending state owned here, with its owner.
+  struct Owned {
+    MemberId owner;
+    protocol::AwarenessState state;
+  };
+  Bytes take_pending(Bytes* local = nullptr, std::vector<Owned>* owned = nullptr);
   [[nodiscard]] bool has_pending() const { return !pending_.empty(); }
   [[nodiscard]] std::size_t size() const { return states_.size(); }
 

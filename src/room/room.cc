@@ -275,9 +275,15 @@ Verdict Room::on_awareness(MemberId id, Slot& slot, const protocol::Frame& frame
 
 void Room::flush_awareness() {
   Bytes local;
-  Bytes update = awareness_.take_pending(awareness_relay_ ? &local : nullptr);
+  std::vector<AwarenessTable::Owned> owned;
+  Bytes update = awareness_.take_pending(awareness_relay_ ? &local : nullptr, session_observer_ ? &owned : nullptr);
   if (update.empty()) return;
   if (!local.empty()) awareness_relay_(local);
+  for (const AwarenessTable::Owned& o : owned) {
+    if (auto it = members_.find(o.owner); it != members_.end()) {
+      session_observer_(o.owner, it->second.info, protocol::encode_awareness({o.state}));
+    }
+  }
   // To everyone, the sender too: y-websocket clients count it as a sign of life.
   broadcast([&](Protocol p, const std::string& key) { return protocol::awareness_frame(p, key, update); }, 0);
 }
@@ -295,6 +301,12 @@ Result<bool> Room::apply_remote_update(ByteView update) {
   stats_.bytes_since_measured += update.size();
   for (const Bytes& u : added) broadcast_update(u, 0);
   return true;
+}
+
+Status Room::restore_awareness(MemberId id, ByteView state, std::int64_t now_ms) {
+  if (members_.find(id) == members_.end()) return {};
+  // As if relayed: the member's own messages take the client id over as usual.
+  return apply_remote_awareness(state, now_ms);
 }
 
 Status Room::apply_remote_awareness(ByteView update, std::int64_t now_ms) {

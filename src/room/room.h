@@ -51,6 +51,7 @@ struct MemberInfo {
   bool read_only = false;
   std::string user;          // authenticated identity, stored with its updates
   std::string display_name;  // stamped into its awareness as user.name (empty: left alone)
+  std::string session;       // the login session (or the user, for dev tokens): its session record's key
 };
 
 // Durable appends, implemented over storage by the server. Callbacks run on
@@ -155,6 +156,13 @@ class Room {
   // Called at each flush with the awareness changes of this node's own
   // members (never relayed ones), to be published to the other nodes.
   void set_awareness_relay(std::function<void(const Bytes&)> relay) { awareness_relay_ = std::move(relay); }
+  // Called at each flush for every live state a member of this node changed:
+  // the member and its state as a one-entry awareness update (session records).
+  using SessionObserver = std::function<void(MemberId, const MemberInfo&, const Bytes& state)>;
+  void set_session_observer(SessionObserver observer) { session_observer_ = std::move(observer); }
+  // A member's state remembered from an earlier connection (a one-entry
+  // awareness update): shown to everyone unless a newer one is known.
+  Status restore_awareness(MemberId id, ByteView state, std::int64_t now_ms);
 
   [[nodiscard]] const std::string& name() const { return name_; }
   [[nodiscard]] bool empty() const { return members_.empty(); }
@@ -199,6 +207,7 @@ class Room {
   std::uint64_t append_failures_ = 0;
   std::size_t in_flight_ = 0;
   std::function<void(const Bytes&)> awareness_relay_;
+  SessionObserver session_observer_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

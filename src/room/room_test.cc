@@ -94,7 +94,10 @@ class RoomTest : public ::testing::Test {
   }
   std::shared_ptr<FakeMember> join(MemberId id, Protocol p, bool read_only = false, std::string name = "") {
     auto m = std::make_shared<FakeMember>(p);
-    room.join(id, MemberInfo{p, "doc", read_only, "user" + std::to_string(id), std::move(name)}, m);
+    room.join(
+        id,
+        MemberInfo{p, "doc", read_only, "user" + std::to_string(id), std::move(name), "session" + std::to_string(id)},
+        m);
     return m;
   }
   Verdict send(MemberId id, Protocol p, const Bytes& frame) {
@@ -238,7 +241,7 @@ TEST_F(RoomTest, DocumentSizeIsCapped) {
   Room small("doc", journal, l);
   ASSERT_TRUE(small.load({}, {}).ok());
   auto a = std::make_shared<FakeMember>(Protocol::kHocuspocus);
-  small.join(1, MemberInfo{Protocol::kHocuspocus, "doc", false, "u", ""}, a);
+  small.join(1, MemberInfo{Protocol::kHocuspocus, "doc", false, "u", "", "s"}, a);
   const Bytes frame = hp(SyncType::kUpdate, text_update(7, "longer than ten"));
   auto f = protocol::decode_frame(Protocol::kHocuspocus, frame);
   EXPECT_EQ(small.receive(1, *f, 0).close_code, kCloseDocumentTooLarge);
@@ -252,7 +255,7 @@ TEST_F(RoomTest, TheSizeCapCountsTheDocumentNotItsHistory) {
   Room room_("doc", journal, l);
   ASSERT_TRUE(room_.load({}, {}).ok());
   auto a = std::make_shared<FakeMember>(Protocol::kHocuspocus);
-  room_.join(1, MemberInfo{Protocol::kHocuspocus, "doc", false, "u", ""}, a);
+  room_.join(1, MemberInfo{Protocol::kHocuspocus, "doc", false, "u", "", "s"}, a);
   crdt::Doc d(crdt::DocOptions{.client_id = 9});
   const std::string chunk(90000, 'x');
   // Paste and delete five times: 450 kB of updates, a document of a few bytes.
@@ -496,7 +499,7 @@ TEST(RoomClusterTest, ADuplicateOfAnotherNodesUpdateIsStoredNotAssumedDurable) {
   Room room("doc", journal, limits);
   ASSERT_TRUE(room.load({}, {}).ok());
   auto m = std::make_shared<FakeMember>(Protocol::kHocuspocus);
-  room.join(1, MemberInfo{Protocol::kHocuspocus, "doc", false, "user1", ""}, m);
+  room.join(1, MemberInfo{Protocol::kHocuspocus, "doc", false, "user1", "", "s1"}, m);
   const Bytes update = text_update(7, "relayed, never committed");
   ASSERT_TRUE(room.apply_remote_update(update).ok());
   const Bytes frame = hp(SyncType::kUpdate, update);
@@ -512,6 +515,40 @@ TEST(RoomClusterTest, ADuplicateOfAnotherNodesUpdateIsStoredNotAssumedDurable) {
   ASSERT_TRUE(e.ok());
   room.receive(1, *e, 0);
   EXPECT_EQ(journal.appended.size(), 1u);
+}
+
+TEST_F(RoomTest, SessionRecordsFollowAMembersOwnStatesAndRestoreThem) {
+  std::vector<std::pair<std::string, Bytes>> records;
+  room.set_session_observer(
+      [&](MemberId, const MemberInfo& info, const Bytes& state) { records.emplace_back(info.session, state); });
+  auto a = join(1, Protocol::kHocuspocus, false, "Alice");
+  send(1, Protocol::kHocuspocus, awareness(100, 3, R"({"cursor":1})"));
+  ASSERT_TRUE(room.apply_remote_awareness(protocol::encode_awareness({{500, 1, "{}"}}), now).ok());
+  room.flush_awareness();
+  ASSERT_EQ(records.size(), 1u) << "only this node's members' states";
+  EXPECT_EQ(records[0].first, "session1");
+  auto entries = protocol::decode_awareness(records[0].second, 1);
+  ASSERT_TRUE(entries.ok());
+  EXPECT_EQ((*entries)[0].client, 100u);
+  EXPECT_EQ((*entries)[0].clock, 3u);
+  // The record restores the state for a member joining elsewhere, at once.
+  FakeJournal other_journal;
+  Room other("doc", other_journal, limits());
+  ASSERT_TRUE(other.load({}, {}).ok());
+  auto watcher = std::make_shared<FakeMember>(Protocol::kHocuspocus);
+  other.join(7, MemberInfo{Protocol::kHocuspocus, "doc", false, "w", "", "sw"}, watcher);
+  auto back = std::make_shared<FakeMember>(Protocol::kHocuspocus);
+  other.join(8, MemberInfo{Protocol::kHocuspocus, "doc", false, "user1", "Alice", "session1"}, back);
+  ASSERT_TRUE(other.restore_awareness(8, records[0].second, now).ok());
+  auto got = watcher->take();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(awareness_of(got[0])[0].client, 100u);
+  // The member's own next state takes the id over.
+  const Bytes moved = awareness(100, 4, R"({"cursor":2})");
+  auto f = protocol::decode_frame(Protocol::kHocuspocus, moved);
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ(other.receive(8, *f, now).rejected, "");
+  (void)a;
 }
 
 }  // namespace

@@ -240,6 +240,29 @@ void HostedRoom::catch_up(std::function<void(Status)> then) {
   });
 }
 
+namespace {
+constexpr auto kSessionTtl = std::chrono::seconds(120);
+std::string session_key(const std::string& session, const std::string& doc) {
+  return session + "/" + doc;
+}
+}  // namespace
+
+void HostedRoom::resume_session(room::MemberId id, const std::string& session) {
+  if (!host_.config_.clustered || session.empty()) return;
+  host_.bus_.get_session(
+      session_key(session, doc()), [self = shared_from_this(), id](std::optional<cluster::SessionRecord> record) {
+        if (!record || record->awareness_state.empty()) return;
+        asio::post(self->strand_, [self, id, record = std::move(*record)] {
+          if (record.doc != self->doc()) return;
+          if (Status s = self->room_.restore_awareness(id, record.awareness_state, self->host_.now_ms()); !s) {
+            log::warn("session_restore_failed", {{"doc", self->doc()}, {"error", s.error().to_string()}});
+            return;
+          }
+          self->host_.metrics_.sessions_resumed_total++;
+        });
+      });
+}
+
 void HostedRoom::schedule_awareness_flush() {
   if (flush_scheduled_ || !room_.has_pending_awareness()) return;
   flush_scheduled_ = true;
@@ -364,6 +387,16 @@ void RoomHost::finish_load(const std::shared_ptr<HostedRoom>& room, Result<stora
     if (config_.clustered) {
       room->room_.set_awareness_relay(
           [this, doc = room->doc()](const Bytes& update) { bus_.publish(doc, cluster::Kind::kAwareness, update); });
+      // Session records: what a client showed last, for its next connection on any node.
+      room->room_.set_session_observer(
+          [this, doc = room->doc()](room::MemberId, const room::MemberInfo& info, const Bytes& state) {
+            if (info.session.empty()) return;
+            auto entries = protocol::decode_awareness(state, 1);
+            if (!entries || entries->empty()) return;
+            bus_.put_session(
+                cluster::SessionRecord{session_key(info.session, doc), info.user, doc, (*entries)[0].client, state, {}},
+                kSessionTtl);
+          });
       std::vector<cluster::Entry> early = std::move(room->early_);
       room->early_.clear();
       for (const cluster::Entry& e : early) room->on_remote(e);

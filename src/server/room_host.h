@@ -44,6 +44,9 @@ class HostedRoom final : public room::Journal, public std::enable_shared_from_th
   room::Room& room() { return room_; }
   // After a message: flushes awareness soon if the room has changes pending.
   void schedule_awareness_flush();
+  // Cluster: after member `id` joined, shows the awareness state its session
+  // last published here or on another node (its session record), at once.
+  void resume_session(room::MemberId id, const std::string& session);
 
   void append(Bytes update, std::string user, std::function<void(Status)> done) override;
   void barrier(std::function<void(Status)> done) override;

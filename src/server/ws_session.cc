@@ -529,11 +529,17 @@ class WsSession final : public std::enable_shared_from_this<WsSession> {
     DocSlot& slot = it->second;
     slot.room = room;
     slot.state = DocSlot::State::kJoined;
-    room::MemberInfo info{protocol_, slot.key, slot.principal.read_only, slot.principal.user,
-                          slot.principal.display_name};
+    room::MemberInfo info{protocol_,
+                          slot.key,
+                          slot.principal.read_only,
+                          slot.principal.user,
+                          slot.principal.display_name,
+                          slot.principal.session.empty() ? slot.principal.user : slot.principal.session};
     asio::post(room->strand(), [room, id = slot.member_id, info = std::move(info),
                                 member = std::make_shared<Member>(weak_from_this())]() mutable {
+      const std::string session = info.session;
       room->room().join(id, std::move(info), std::move(member));
+      room->resume_session(id, session);
     });
     auto queued = std::move(slot.queued);
     slot.queued.clear();

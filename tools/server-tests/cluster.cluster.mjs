@@ -90,6 +90,11 @@ test('cluster: awareness crosses nodes; a client whose node is killed resumes on
   }, { timeout: 15000, what: 'the mover reconnected to a live node' })
   await hpSynced(mover, 15000)
   assert.ok(seen(), 'the cursor stayed visible through the failover')
+  // The node it resumed on found its session record (written in Redis by the dead node).
+  await waitFor(async () => {
+    const found = await Promise.all(c.nodes.map(async (s, i) => i === home ? 0 : (await s.metrics()).get('quire_sessions_resumed_total')))
+    return found.some((n) => n >= 1)
+  }, { timeout: 5000, what: 'the session record read on the new node' })
   mover.setAwarenessField('cursor', { anchor: 5, head: 12 })
   await waitFor(() => [...watcher.awareness.getStates().values()].some((s) => s.cursor?.head === 12),
     { timeout: 3000, what: 'the cursor moved on the node the client resumed on' })
