@@ -6,7 +6,9 @@
 #   make fuzz    libFuzzer on the update and frame decoders and the JWT verifier (FUZZ_SECONDS per target)
 #   make soak    millions of differential cases against the reference Yjs
 #   make bench   benchmarks (figures go to docs/benchmarks.md by hand)
-#   make bench-server   the server under load: 100 typing clients on 10 documents
+#   make bench-cluster cross-node latency and throughput of a three-node cluster
+#   make cluster three nodes behind nginx on PostgreSQL and Redis, on loopback, until Ctrl-C
+#   make bench-server   Quire vs Hocuspocus vs the y-websocket server under load (tools/loadgen; ~15 min)
 
 SHELL := /bin/bash
 JOBS ?= $(shell nproc)
@@ -19,8 +21,9 @@ RELEASE := build/release
 ASAN := build/asan-ubsan
 FUZZ := build/fuzz
 QUIRE := $(RELEASE)/src/app/quire
+LOADGEN := $(RELEASE)/tools/loadgen/quire-loadgen
 
-.PHONY: all deps build build-asan build-fuzz web run test test-release test-asan format-check lint fuzz fuzz-smoke soak bench bench-server clean
+.PHONY: all deps build build-asan build-fuzz web run cluster test test-release test-asan format-check lint fuzz fuzz-smoke soak bench bench-server bench-cluster clean
 
 all: build
 
@@ -41,7 +44,7 @@ build-fuzz: deps
 	@cmake --build --preset fuzz -j $(JOBS)
 
 # The web app (web/, Vite): rebuilt only when a source, the config or the lockfile changed.
-WEB_SOURCES := $(shell find web/src web/public web/index.html web/vite.config.ts web/tsconfig.json web/package-lock.json -type f 2>/dev/null)
+WEB_SOURCES := $(shell find web/src web/public web/index.html web/vite.config.ts web/tsconfig.json web/tsconfig.node.json web/package-lock.json -type f 2>/dev/null)
 web: deps web/dist/.stamp
 web/dist/.stamp: $(WEB_SOURCES)
 	@cd web && npm run build --silent
@@ -50,12 +53,16 @@ web/dist/.stamp: $(WEB_SOURCES)
 run: build web
 	@scripts/run.sh $(QUIRE)
 
+# A cluster to try by hand (docs/deploy.md): PostgreSQL, Redis, three nodes and nginx on loopback.
+cluster: build web
+	@QUIRE_BINARY=$(CURDIR)/$(QUIRE) node tools/server-tests/cluster.mjs --static-dir $(CURDIR)/web/dist
+
 test: format-check test-release test-asan fuzz-smoke
 	@echo "make test: all suites passed"
 
 # The code is formatted by .clang-format; this fails on any difference.
 format-check: deps
-	@find src -name '*.cc' -o -name '*.h' | xargs clang-format --dry-run --Werror
+	@find src tools/loadgen -name '*.cc' -o -name '*.h' | xargs clang-format --dry-run --Werror
 	@echo "format-check: ok"
 
 # clang-tidy with .clang-tidy over the release build's compile commands (advisory).
@@ -85,11 +92,18 @@ bench: build
 	@$(RELEASE)/src/crdt/crdt_bench
 	@scripts/bench-merge.sh $(QUIRE)
 	@scripts/bench-engine.sh
-	@node tools/server-bench/load.mjs $(QUIRE)
+	@scripts/bench-server.sh $(QUIRE) $(LOADGEN)
 
-# quire serve under load (tools/server-bench): its own server, temp data dir and port; < 3 min.
+# Quire, @hocuspocus/server (SQLite) and the y-websocket server one after another under the
+# eight scenarios of tools/loadgen; each run its own server, temp data dir and port. Writes
+# the tables into docs/benchmarks.md and the plot to docs/bench-server-latency.svg (~15 min).
+# BENCH_SERVER_ARGS=--quick runs a scaled-down check instead (~2 min, the doc untouched).
 bench-server: build
-	@node tools/server-bench/load.mjs $(QUIRE)
+	@scripts/bench-server.sh $(QUIRE) $(LOADGEN) $(BENCH_SERVER_ARGS)
+
+# Three nodes behind nginx on PostgreSQL and Redis, all on loopback (tools/server-tests/cluster-bench.mjs).
+bench-cluster: build
+	@QUIRE_BINARY=$(CURDIR)/$(QUIRE) node tools/server-tests/cluster-bench.mjs
 
 clean:
 	rm -rf build

@@ -13,12 +13,17 @@ APT_PACKAGES=(
   clang-format clang-tidy          # `make test` checks formatting; `make lint`
   libboost1.81-dev                 # Asio and Beast (header-only parts)
   libsqlite3-dev sqlite3           # the embedded store; the CLI reads it in tests
+  libpq-dev postgresql             # the cluster store (libpq); its tests start a throwaway server
   libsodium-dev                    # auth: argon2id, Ed25519, CSPRNG, SHA-256
   libboost-json1.81-dev            # auth: JWT header and claims parsing
   libssl-dev                       # constant-time comparisons, later TLS and JWT
+  libhiredis-dev                   # cluster: the Redis client
+  redis-server                     # cluster tests start their own (the Debian service is not used)
   nodejs npm                        # the reference Yjs for differential tests
+  python3                           # node-gyp builds better-sqlite3 (tools/peer-servers, make bench-server)
   time                              # GNU time: peak memory in benchmarks
   chromium                          # headless browser for the web app's tests (web/e2e)
+  nginx-light                       # the cluster's load balancer (make cluster, cluster tests)
 )
 
 missing=()
@@ -40,7 +45,7 @@ if ((${#missing[@]})); then
 fi
 
 # npm packages, pinned by lockfile. `npm ci` only when the lockfile changed.
-for dir in tools/yjs-harness tools/server-tests tools/server-bench web; do
+for dir in tools/yjs-harness tools/server-tests tools/peer-servers web; do
   stamp="$dir/node_modules/.package-lock.json"
   if [[ ! -f "$stamp" || "$dir/package-lock.json" -nt "$stamp" ]]; then
     echo "install-deps: npm ci in $dir"

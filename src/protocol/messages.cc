@@ -42,8 +42,10 @@ Status finish(const Reader& r) {
   return {};
 }
 
+enum class Sender : std::uint8_t { kClient, kServer };
+
 // The body of a frame once its prefix (document name, if any) and type are read.
-Status read_body(Protocol protocol, Reader& r, Frame& f) {
+Status read_body(Protocol protocol, Sender from, Reader& r, Frame& f) {
   switch (f.type) {
     case MessageType::kSync:
     case MessageType::kSyncReply:
@@ -66,10 +68,12 @@ Status read_body(Protocol protocol, Reader& r, Frame& f) {
       }
       if (sub > 2) return error(kUnknownType, "unknown auth message type " + std::to_string(sub));
       f.auth = static_cast<AuthType>(sub);
-      if (f.auth == AuthType::kAuthenticated || f.auth == AuthType::kPermissionDenied) {
-        return error(kNotAllowed, "auth message type " + std::to_string(sub) + " is sent by servers only");
+      if ((f.auth == AuthType::kToken) != (from == Sender::kClient)) {
+        return error(kNotAllowed, "auth message type " + std::to_string(sub) + " is not accepted from " +
+                                      (from == Sender::kClient ? "clients" : "servers"));
       }
-      // Token, then an optional provider version that newer providers append.
+      // Token, then an optional provider version that newer providers append; or
+      // the server's scope or reason.
       return read_string(r, f.text, "auth token");
     }
     case MessageType::kClose:
@@ -81,13 +85,20 @@ Status read_body(Protocol protocol, Reader& r, Frame& f) {
       if (Status s = read_string(r, f.text, "message text"); !s) return s;
       return finish(r);
     case MessageType::kBroadcastStateless:
+      if (from != Sender::kServer) break;
+      if (Status s = read_string(r, f.text, "message text"); !s) return s;
+      return finish(r);
     case MessageType::kSyncStatus:
+      if (from != Sender::kServer) break;
+      f.applied = r.read_var_uint() == 1;
+      if (r.failed()) return truncated("sync status");
+      return finish(r);
     case MessageType::kPing:
     case MessageType::kPong:
-      break;
+      break;  // a single byte without a document name: see decode()
   }
-  return error(kNotAllowed,
-               "message type " + std::to_string(static_cast<int>(f.type)) + " is not accepted from clients");
+  return error(kNotAllowed, "message type " + std::to_string(static_cast<int>(f.type)) + " is not accepted from " +
+                                (from == Sender::kClient ? "clients" : "servers"));
 }
 
 void begin(Writer& w, Protocol protocol, std::string_view key, MessageType type) {
@@ -95,16 +106,16 @@ void begin(Writer& w, Protocol protocol, std::string_view key, MessageType type)
   w.write_var_uint(static_cast<std::uint8_t>(type));
 }
 
-}  // namespace
-
-Result<Frame> decode_frame(Protocol protocol, ByteView bytes) {
+Result<Frame> decode(Protocol protocol, Sender from, ByteView bytes) {
   Frame f;
   Reader r(bytes);
   if (protocol == Protocol::kHocuspocus) {
-    // Pong is the single byte 0a with no document name (a name starts with its
-    // length, and no client sends a 10-byte name followed by nothing).
-    if (bytes.size() == 1 && bytes[0] == static_cast<std::uint8_t>(MessageType::kPong)) {
-      f.type = MessageType::kPong;
+    // Pong (from clients) and Ping (from servers) are the single bytes 0a and 09
+    // with no document name (a name starts with its length, and no frame is a
+    // 10- or 9-byte name followed by nothing).
+    const MessageType bare = from == Sender::kClient ? MessageType::kPong : MessageType::kPing;
+    if (bytes.size() == 1 && bytes[0] == static_cast<std::uint8_t>(bare)) {
+      f.type = bare;
       return f;
     }
     if (Status s = read_string(r, f.document, "document name"); !s) return s.error();
@@ -114,8 +125,18 @@ Result<Frame> decode_frame(Protocol protocol, ByteView bytes) {
   const std::uint64_t max_type = protocol == Protocol::kHocuspocus ? 10 : 3;
   if (type > max_type) return error(kUnknownType, "unknown message type " + std::to_string(type));
   f.type = static_cast<MessageType>(type);
-  if (Status s = read_body(protocol, r, f); !s) return s.error();
+  if (Status s = read_body(protocol, from, r, f); !s) return s.error();
   return f;
+}
+
+}  // namespace
+
+Result<Frame> decode_frame(Protocol protocol, ByteView bytes) {
+  return decode(protocol, Sender::kClient, bytes);
+}
+
+Result<Frame> decode_server_frame(Protocol protocol, ByteView bytes) {
+  return decode(protocol, Sender::kServer, bytes);
 }
 
 std::string_view document_of(std::string_view key) {
@@ -176,6 +197,18 @@ Bytes stateless_frame(std::string_view key, std::string_view payload) {
 
 Bytes ping_frame() {
   return Bytes{static_cast<std::uint8_t>(MessageType::kPing)};
+}
+
+Bytes auth_token_frame(std::string_view key, std::string_view token) {
+  Writer w;
+  begin(w, Protocol::kHocuspocus, key, MessageType::kAuth);
+  w.write_var_uint(static_cast<std::uint8_t>(AuthType::kToken));
+  w.write_var_string(token);
+  return w.take();
+}
+
+Bytes pong_frame() {
+  return Bytes{static_cast<std::uint8_t>(MessageType::kPong)};
 }
 
 Result<std::vector<AwarenessEntry>> decode_awareness(ByteView update, std::size_t max_entries) {

@@ -65,10 +65,16 @@ struct Frame {
   SyncMessage sync;           // kSync, kSyncReply
   ByteView awareness;         // kAwareness: an awareness update
   AuthType auth = AuthType::kToken;
-  std::string_view text;  // kAuth: the token (kToken) or reason; kStateless, kClose: the payload
+  std::string_view
+      text;              // kAuth: the token (kToken), scope (kAuthenticated) or reason; kStateless, kClose: the payload
+  bool applied = false;  // kSyncStatus
 };
 
+// A frame a client sent (what the server reads).
 Result<Frame> decode_frame(Protocol protocol, ByteView frame);
+// A frame a server sent (what a client reads: the load generator, tools/loadgen):
+// Authenticated and PermissionDenied instead of Token, SyncStatus, Ping, BroadcastStateless.
+Result<Frame> decode_server_frame(Protocol protocol, ByteView frame);
 
 // The document a Hocuspocus name refers to: a routing key `name \0 session`
 // names `name`; the reply goes to the raw key.
@@ -83,6 +89,9 @@ Bytes authenticated_frame(std::string_view key, bool read_only);
 Bytes permission_denied_frame(Protocol protocol, std::string_view key, std::string_view reason);
 Bytes stateless_frame(std::string_view key, std::string_view payload);
 Bytes ping_frame();
+// Client frames: Hocuspocus's Auth Token message and the answer to a Ping.
+Bytes auth_token_frame(std::string_view key, std::string_view token);
+Bytes pong_frame();
 
 // Awareness (y-protocols awareness.js): entries of (client, clock, JSON state);
 // the state text "null" means the client is gone.

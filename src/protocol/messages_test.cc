@@ -121,6 +121,51 @@ TEST(Hocuspocus, AuthMessages) {
                    .ok());
 }
 
+TEST(Hocuspocus, ServerFramesAsAClientReadsThem) {
+  // What tools/loadgen sends and reads: the client's Auth and Pong, the server's answers.
+  const Bytes auth = auth_token_frame("abc", "tok");
+  EXPECT_EQ(to_hex(auth),
+            "0361626302"
+            "00"
+            "03746f6b");
+  auto token = decode_frame(Protocol::kHocuspocus, auth);
+  ASSERT_TRUE(token.ok());
+  EXPECT_EQ(token->text, "tok");
+  EXPECT_FALSE(decode_server_frame(Protocol::kHocuspocus, auth).ok());  // servers send no tokens
+  EXPECT_EQ(to_hex(pong_frame()), "0a");
+
+  const Bytes authenticated = authenticated_frame("abc", false);
+  auto ok = decode_server_frame(Protocol::kHocuspocus, authenticated);
+  ASSERT_TRUE(ok.ok());
+  EXPECT_EQ(ok->auth, AuthType::kAuthenticated);
+  EXPECT_EQ(ok->text, "read-write");
+  const Bytes denied = permission_denied_frame(Protocol::kHocuspocus, "abc", "no");
+  auto no = decode_server_frame(Protocol::kHocuspocus, denied);
+  ASSERT_TRUE(no.ok());
+  EXPECT_EQ(no->auth, AuthType::kPermissionDenied);
+  EXPECT_EQ(no->text, "no");
+
+  for (const bool applied : {true, false}) {
+    const Bytes status = sync_status_frame("abc", applied);
+    auto back = decode_server_frame(Protocol::kHocuspocus, status);
+    ASSERT_TRUE(back.ok());
+    EXPECT_EQ(back->type, MessageType::kSyncStatus);
+    EXPECT_EQ(back->document, "abc");
+    EXPECT_EQ(back->applied, applied);
+    EXPECT_FALSE(decode_frame(Protocol::kHocuspocus, status).ok());  // clients send no acks
+  }
+  auto ping = decode_server_frame(Protocol::kHocuspocus, ping_frame());
+  ASSERT_TRUE(ping.ok());
+  EXPECT_EQ(ping->type, MessageType::kPing);
+  EXPECT_FALSE(decode_server_frame(Protocol::kHocuspocus, pong_frame()).ok());
+
+  const Bytes update = hex("01010100040101740361626300");
+  const Bytes sync = sync_frame(Protocol::kYWebsocket, "", SyncType::kUpdate, update);
+  auto y = decode_server_frame(Protocol::kYWebsocket, sync);
+  ASSERT_TRUE(y.ok());
+  EXPECT_EQ(Bytes(y->sync.payload.begin(), y->sync.payload.end()), update);
+}
+
 TEST(Hocuspocus, PongHasNoDocumentName) {
   auto pong = decode_frame(Protocol::kHocuspocus, hex("0a"));
   ASSERT_TRUE(pong.ok());
