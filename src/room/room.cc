@@ -150,15 +150,15 @@ Verdict Room::on_sync(MemberId id, Slot& slot, const protocol::Frame& frame) {
       if (info.protocol == Protocol::kHocuspocus && frame.type == MessageType::kSync) {
         send_to(id, protocol::sync_frame(info.protocol, info.key, SyncType::kStep1, doc_.encode_state_vector()));
       }
-      Bytes reply;
       if (frame.sync.payload.size() == 1 && frame.sync.payload[0] == 0) {
-        reply = protocol::sync_frame(info.protocol, info.key, SyncType::kStep2, full_state());
-      } else {
-        auto diff = doc_.encode_state_as_update(frame.sync.payload);
-        if (!diff) return refuse(kCloseBadMessage, "bad state vector: " + diff.error().message, "bad_state_vector");
-        reply = protocol::sync_frame(info.protocol, info.key, SyncType::kStep2, *diff);
+        // A client with nothing: the one shared frame of this version (a join
+        // storm on a large document costs one buffer, not one per joiner).
+        slot.member->send(full_state_frame(info.protocol, info.key));
+        return {};
       }
-      send_to(id, std::move(reply));
+      auto diff = doc_.encode_state_as_update(frame.sync.payload);
+      if (!diff) return refuse(kCloseBadMessage, "bad state vector: " + diff.error().message, "bad_state_vector");
+      send_to(id, protocol::sync_frame(info.protocol, info.key, SyncType::kStep2, *diff));
       return {};
     }
     case SyncType::kStep2:
@@ -400,8 +400,16 @@ const Bytes& Room::full_state() {
   if (full_state_version_ != stats_.version || full_state_.empty()) {
     full_state_ = doc_.encode_state_as_update().value();
     full_state_version_ = stats_.version;
+    full_state_frames_.clear();
   }
   return full_state_;
+}
+
+SharedFrame Room::full_state_frame(Protocol protocol, const std::string& key) {
+  const Bytes& state = full_state();
+  SharedFrame& frame = full_state_frames_[{protocol, key}];
+  if (!frame) frame = std::make_shared<const Bytes>(protocol::sync_frame(protocol, key, SyncType::kStep2, state));
+  return frame;
 }
 
 bool Room::covers(ByteView update) const {

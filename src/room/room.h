@@ -186,6 +186,8 @@ class Room {
   void compact_if_no_editor();
   void acknowledge(MemberId id, Status committed);
   [[nodiscard]] const Bytes& full_state();
+  // full_state() framed as a SyncStep2 for one framing, shared by every joiner of this version.
+  [[nodiscard]] SharedFrame full_state_frame(protocol::Protocol protocol, const std::string& key);
   [[nodiscard]] bool covers(ByteView update) const;
   // Frames one message per framing the members use, once each.
   template <class MakeFrame>
@@ -201,6 +203,7 @@ class Room {
   std::vector<Bytes> emitted_;  // what the last apply added (doc update handler)
   Bytes full_state_;            // encode_state_as_update() of version full_state_version_
   std::uint64_t full_state_version_ = ~std::uint64_t{0};
+  std::map<std::pair<protocol::Protocol, std::string>, SharedFrame> full_state_frames_;
   bool loaded_ = false;
   bool storage_failed_ = false;    // an append failed: no acks until a snapshot has covered it
   std::vector<MemberId> unacked_;  // acks held back meanwhile, sent once a snapshot covers them

@@ -16,7 +16,11 @@ using protocol::SyncType;
 class FakeMember : public Member {
  public:
   explicit FakeMember(Protocol p) : protocol_(p) {}
-  void send(SharedFrame frame) override { frames.push_back(*frame); }
+  void send(SharedFrame frame) override {
+    frames.push_back(*frame);
+    last_shared = std::move(frame);
+  }
+  SharedFrame last_shared;
   void close(int code, std::string reason) override {
     close_code = code;
     close_reason = std::move(reason);
@@ -549,6 +553,29 @@ TEST_F(RoomTest, SessionRecordsFollowAMembersOwnStatesAndRestoreThem) {
   ASSERT_TRUE(f.ok());
   EXPECT_EQ(other.receive(8, *f, now).rejected, "");
   (void)a;
+}
+
+TEST_F(RoomTest, JoinersOfOneVersionShareOneFullStateFrame) {
+  auto w = join(1, Protocol::kHocuspocus);
+  send(1, Protocol::kHocuspocus, hp(SyncType::kUpdate, text_update(7, "shared state")));
+  journal.commit_all();
+  auto a = join(2, Protocol::kHocuspocus);
+  auto b = join(3, Protocol::kHocuspocus);
+  send(2, Protocol::kHocuspocus, hp(SyncType::kStep1, Bytes{0}));
+  send(3, Protocol::kHocuspocus, hp(SyncType::kStep1, Bytes{0}));
+  ASSERT_TRUE(a->last_shared && b->last_shared);
+  EXPECT_EQ(a->last_shared.get(), b->last_shared.get()) << "one buffer for every joiner";
+  // A new version gets a new frame with the new content.
+  send(1, Protocol::kHocuspocus, hp(SyncType::kUpdate, text_update(8, "more")));
+  journal.commit_all();
+  auto c = join(4, Protocol::kHocuspocus);
+  send(4, Protocol::kHocuspocus, hp(SyncType::kStep1, Bytes{0}));
+  EXPECT_NE(c->last_shared.get(), a->last_shared.get());
+  auto got = c->take();
+  crdt::Doc mirror;
+  ASSERT_TRUE(mirror.apply_update(got.back().sync.payload).ok());
+  EXPECT_EQ(mirror.text("t").size(), std::string("shared state").size() + std::string("more").size());
+  (void)w;
 }
 
 }  // namespace

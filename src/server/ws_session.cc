@@ -556,14 +556,21 @@ class WsSession final : public std::enable_shared_from_this<WsSession> {
     docs_.erase(it);
   }
 
+  // What a frame costs of the send queue's budget: at most half of it, so a
+  // document's full state larger than the queue (bounded by the document size
+  // cap, and shared by every joiner) still reaches a client that reads it.
+  [[nodiscard]] std::size_t counted(const Bytes& frame) const {
+    return std::min(frame.size(), server_.config.send_queue_bytes / 2);
+  }
+
   void enqueue(room::SharedFrame frame) {
     if (closing_ || !accepted_) return;
-    if (queued_bytes_ + frame->size() > server_.config.send_queue_bytes) {
+    if (queued_bytes_ + counted(*frame) > server_.config.send_queue_bytes) {
       server_.metrics.reject("send_queue_full");
       do_close(kCloseTryAgainLater, "send queue full: the client is not reading");
       return;
     }
-    queued_bytes_ += frame->size();
+    queued_bytes_ += counted(*frame);
     queue_.push_back(std::move(frame));
     if (!writing_) write();
   }
@@ -585,7 +592,7 @@ class WsSession final : public std::enable_shared_from_this<WsSession> {
     server_.metrics.messages_out_total++;
     server_.metrics.bytes_out_total += n;
     if (!queue_.empty()) {
-      queued_bytes_ -= queue_.front()->size();
+      queued_bytes_ -= counted(*queue_.front());
       queue_.pop_front();
     }
     if (closing_) {
@@ -610,7 +617,7 @@ class WsSession final : public std::enable_shared_from_this<WsSession> {
       queued_bytes_ = 0;
       if (in_flight) {
         queue_.push_back(in_flight);
-        queued_bytes_ = in_flight->size();
+        queued_bytes_ = counted(*in_flight);
       }
     }
     // A peer that never drains its socket cannot receive the close frame either:

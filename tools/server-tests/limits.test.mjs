@@ -101,6 +101,22 @@ test('updates that would grow a document past its cap are refused with 4413', { 
   assert.equal(again.text.length, accepted, 'the stored document holds exactly the accepted inserts')
 })
 
+test('a document larger than the send queue still reaches every joiner (one shared frame)', { timeout: 30000 }, async (t) => {
+  // The send queue is 256 KiB here; the document is ~600 KB, within its cap.
+  const server = await startServer(t, { args: ['--send-queue-bytes', String(256 * 1024), '--rate-burst', '1000'] })
+  const name = 'bigger-than-the-queue'
+  const writer = hocuspocus(t, server, name)
+  await hpSynced(writer)
+  for (let i = 0; i < 6; i++) writer.text.insert(0, String.fromCharCode(97 + i).repeat(100000))
+  await hpAcked(writer, 10000)
+  const joiners = [hocuspocus(t, server, name), hocuspocus(t, server, name), ywebsocket(t, server, name)]
+  await Promise.all(joiners.map((j) => synced(j, 10000)))
+  for (const j of joiners) assert.equal(j.text.length, 600000, 'the whole document arrived')
+  // And they keep receiving edits afterwards.
+  writer.text.insert(0, 'after ')
+  await waitFor(() => joiners.every((j) => j.text.toString().startsWith('after ')), { what: 'edits after the join' })
+})
+
 test('the document cap is about the document, not its history: insert + delete repeatedly', { timeout: 30000 }, async (t) => {
   // A Yjs user pastes and deletes a big block a few times: the document (Yjs GC drops
   // deleted content) stays far below the cap, but the log grows past it.
