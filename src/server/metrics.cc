@@ -63,8 +63,8 @@ std::string Metrics::render() const {
           cluster_gaps_total);
   counter("quire_catch_ups_total", "Log tails read to catch a room up.", catch_ups_total);
   counter("quire_revocations_total", "Revocations received from the bus.", revocations_total);
-  counter("quire_sessions_resumed_total", "Session records found on a join (the state is shown unless a newer one is known).",
-          sessions_resumed_total);
+  counter("quire_sessions_resumed_total",
+          "Session records found on a join (the state is shown unless a newer one is known).", sessions_resumed_total);
   counter("quire_relayed_stored_total", "Relayed updates this node stored because their node never committed them.",
           relayed_stored_total);
 
