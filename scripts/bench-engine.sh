@@ -185,8 +185,9 @@ cat <<EOF
 - Times are medians of $runs runs (ms, lower is better). "vs" columns are the peer's median divided by
   Quire's (how many times faster Quire is). "n/a": the library cannot do the task or the trace has
   no input for it; "—": no figure (Quire's crdt_doc_bench lacks the task, or the peer is missing).
-- Quire: crdt_doc_bench, one process per task and trace, $runs runs in that process, fresh document
-  per run, no separate warm-up (native code).
+- Quire: crdt_doc_bench, one process per task and trace, timed as the peers are (below): the first
+  run checked (the state equals the .yjs.bin, or the text the trace's), warm-up runs until 1 s and 5
+  runs have passed, then $runs timed runs, each on a fresh document (freed outside the timed region).
 - Peers (tools/engine-bench/bench.mjs, node --expose-gc): one process per library, task and trace,
   warm steady state. The first run's result is checked (text equals traces/yjs/<trace>.txt), then
   one gc(), then warm-up runs until 1 s and 5 runs have passed (one warm-up run when a run takes

@@ -149,8 +149,23 @@ bool LazyReader<Dec>::read_one() {
     }
   }
   --structs_left_;
-  curr_ = Block{};
+  // Reset field by field: the values keep their capacity from struct to struct.
   Block& b = curr_;
+  b.kind = BlockKind::kGc;
+  b.ref = ContentRef::kNone;
+  b.parent_kind = ParentKind::kNone;
+  b.has_origin = false;
+  b.has_right_origin = false;
+  b.has_parent_sub = false;
+  b.type_ref = 0;
+  b.length = 0;
+  b.origin = {};
+  b.right_origin = {};
+  b.parent_id = {};
+  b.parent_name = {};
+  b.parent_sub = {};
+  b.text = {};
+  b.values.clear();
   b.id = {client_, clock_};
   const std::uint8_t info = dec_.read_info();
   if (info == 10) {

@@ -7,6 +7,13 @@
 
 namespace quire::crdt {
 
+DeleteSet::Client DeleteSet::new_client(std::uint64_t client) {
+  if (spare_.empty()) return Client{client, {}};
+  Client c{client, std::move(spare_.back())};
+  spare_.pop_back();
+  return c;
+}
+
 std::vector<DeleteRange>& DeleteSet::ranges_of(std::uint64_t client) {
   constexpr std::size_t kLinear = 8;
   if (!clients_.empty() && clients_.back().client == client) return clients_.back().ranges;
@@ -14,16 +21,18 @@ std::vector<DeleteRange>& DeleteSet::ranges_of(std::uint64_t client) {
     for (Client& c : clients_) {
       if (c.client == client) return c.ranges;
     }
-    clients_.push_back(Client{client, {}});
+    clients_.push_back(new_client(client));
     if (clients_.size() > kLinear) {
       index_ = std::make_unique<std::unordered_map<std::uint64_t, std::size_t>>();
       for (std::size_t i = 0; i < clients_.size(); ++i) index_->emplace(clients_[i].client, i);
     }
     return clients_.back().ranges;
   }
-  auto [it, inserted] = index_->emplace(client, clients_.size());
-  if (inserted) clients_.push_back(Client{client, {}});
-  return clients_[it->second].ranges;
+  // find first: emplace would allocate a node even for a client already there.
+  if (const auto it = index_->find(client); it != index_->end()) return clients_[it->second].ranges;
+  index_->emplace(client, clients_.size());
+  clients_.push_back(new_client(client));
+  return clients_.back().ranges;
 }
 
 void DeleteSet::add(std::uint64_t client, DeleteRange range) {

@@ -37,7 +37,15 @@ class DeleteSet {
   void add_joining(std::uint64_t client, DeleteRange range);
   // Appends every range of `other`, client by client.
   void append(const DeleteSet& other);
+  // Empties the set; small range vectors are kept for the next clients
+  // (transactions collect a delete set each, mostly of one client).
   void clear() {
+    constexpr std::size_t kKeptRanges = 64;
+    for (Client& c : clients_) {
+      if (c.ranges.capacity() > kKeptRanges || spare_.size() >= kKeptRanges) continue;
+      c.ranges.clear();
+      spare_.push_back(std::move(c.ranges));
+    }
     clients_.clear();
     index_.reset();
   }
@@ -57,9 +65,11 @@ class DeleteSet {
   // The client's slot, created at the end if new. Most delete sets name a client
   // or two: searched linearly, hashed once there are many.
   std::vector<DeleteRange>& ranges_of(std::uint64_t client);
+  Client new_client(std::uint64_t client);
 
   std::vector<Client> clients_;
   std::unique_ptr<std::unordered_map<std::uint64_t, std::size_t>> index_;
+  std::vector<std::vector<DeleteRange>> spare_;  // emptied range vectors, reused
 };
 
 // client → next expected clock.

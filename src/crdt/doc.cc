@@ -20,27 +20,45 @@ using detail::Engine;
 
 namespace detail {
 
-Item* DocState::new_item() {
-  if (!free_items.empty()) {
-    Item* item = free_items.back();
-    free_items.pop_back();
-    return item;
-  }
-  return pool.emplace_back();
+void DocState::free_item(ItemRef r) {
+  release_content(at(r));
+  items.release(r);
 }
 
-void DocState::free_item(Item* item) {
-  text.release(*item);
-  *item = Item{};
-  free_items.push_back(item);
+void DocState::release_content(Item& item) {
+  if (item.ref == ContentRef::kString) {
+    text.release(item);
+    return;
+  }
+  if (item.content == 0) return;
+  if (const Type* type = extras[item.content].type.get()) types[type->self] = nullptr;
+  extras.release(item.content);
+  item.content = 0;
+}
+
+Type& DocState::add_type(Item& holder, std::uint8_t type_ref, std::string name) {
+  auto type = std::make_unique<Type>();
+  type->self = static_cast<TypeRef>(types.size());
+  type->type_ref = type_ref;
+  type->name = std::move(name);
+  Type& added = *type;
+  types.push_back(type.get());
+  extra(holder).type = std::move(type);
+  return added;
+}
+
+KeyRef DocState::intern(std::string_view key) {
+  const auto [it, inserted] = key_index.emplace(std::string(key), static_cast<KeyRef>(key_names.size()));
+  if (inserted) key_names.push_back(&it->first);
+  return it->second;
 }
 
 void DocState::compact_text() {
-  std::vector<Item*> items;
-  pool.for_each([&](Item& item) {
-    if (item.text_size != 0) items.push_back(&item);
+  std::vector<Item*> strings;
+  items.for_each([&](ItemRef, Item& item) {
+    if (item.ref == ContentRef::kString && item.text_size != 0) strings.push_back(&item);
   });
-  text.compact(items);
+  text.compact(strings);
 }
 
 // ---- TextArena ------------------------------------------------------------------
@@ -56,34 +74,55 @@ bool ends_in_high_surrogate(std::string_view s) {
 
 }  // namespace
 
-void TextArena::make_room(std::size_t n) {
-  if (n <= room_) return;
-  chunk_size_ = std::clamp(2 * chunk_size_, kFirstChunk, kMaxChunk);
-  const std::size_t size = std::max(chunk_size_, n);
-  chunks_.push_back(std::make_unique_for_overwrite<char[]>(size + 1));
-  next_ = chunks_.back().get();
-  room_ = size;
+std::unique_ptr<char[]> TextArena::allocate(std::size_t capacity) {
+  auto data = std::make_unique_for_overwrite<char[]>(capacity + kPadding);
+  std::fill_n(data.get() + capacity, kPadding, '\0');
+  return data;
 }
 
-char* TextArena::reserve(std::size_t n) {
-  held_ += n;
-  if (n > room_ && n > kMaxChunk / 4) {  // a long text gets a chunk of its own; the current one stays open
-    chunks_.push_back(std::make_unique_for_overwrite<char[]>(n + 1));
-    return chunks_.back().get();
+void TextArena::grow(std::size_t n) {
+  const std::size_t capacity = std::max({size_ + n, 2 * capacity_, kFirstCapacity});
+  auto data = allocate(capacity);
+  if (size_ != 0) std::copy(data_.get(), data_.get() + size_, data.get());
+  data_ = std::move(data);
+  capacity_ = capacity;
+}
+
+void TextArena::make_room(std::size_t n) {
+  if (n <= capacity_ - size_) return;
+  if (size_ == 0) {
+    // An empty arena (a document being loaded) gets exactly what it asks for.
+    data_ = allocate(n);
+    capacity_ = n;
+    return;
   }
-  make_room(n);
-  char* p = next_;
-  next_ += n;
-  room_ -= n;
-  return p;
+  grow(n);
+}
+
+std::uint32_t TextArena::store(std::string_view bytes) {
+  if (bytes.empty()) return 0;
+  const std::size_t n = bytes.size();
+  if (n > capacity_ - size_) {
+    // The bytes may be the arena's own (a copy of another item's text).
+    const char* old = data_.get();
+    const bool inside = old != nullptr && bytes.data() >= old && bytes.data() < old + size_;
+    const std::size_t from = inside ? static_cast<std::size_t>(bytes.data() - old) : 0;
+    grow(n);
+    if (inside) bytes = std::string_view(data_.get() + from, n);
+  }
+  const auto at = static_cast<std::uint32_t>(size_);
+  std::copy(bytes.begin(), bytes.end(), data_.get() + size_);
+  size_ += n;
+  return at;
 }
 
 void TextArena::split(Item& left, Item& right, std::uint64_t units) {
-  const std::string_view text = left.text();
+  const std::string_view text = view(left);
   bool inside = false;
-  const std::size_t pos = utf16_to_byte_offset(text, units, inside);
+  // Text as long in bytes as in UTF-16 units is ASCII: a unit is a byte.
+  const std::size_t pos = text.size() == left.length ? units : utf16_to_byte_offset(text, units, inside);
   if (!inside && !ends_in_high_surrogate(text.substr(0, pos))) {
-    right.text_data = pos < text.size() ? left.text_data + pos : nullptr;
+    right.content = pos < text.size() ? left.content + static_cast<std::uint32_t>(pos) : 0;
     right.text_size = static_cast<std::uint32_t>(text.size() - pos);
     left.text_size = static_cast<std::uint32_t>(pos);
     return;
@@ -98,66 +137,60 @@ void TextArena::split(Item& left, Item& right, std::uint64_t units) {
 
 bool TextArena::merge(Item& left, Item& right) {
   const std::size_t size = std::size_t{left.text_size} + right.text_size;
-  if (size > kMaxItemBytes) return false;  // beyond any JavaScript string
-  const char* left_end = left.text_data + left.text_size;
-  if (right.text_size == 0 || left_end == right.text_data) {
+  if (right.text_size == 0 || std::size_t{left.content} + left.text_size == right.content) {
     // Adjacent already: left's view widens over right's bytes.
   } else if (left.text_size == 0) {
-    left.text_data = right.text_data;
-  } else if (left_end == next_ && right.text_size <= room_) {
-    const std::string_view r = right.text();
+    left.content = right.content;
+  } else if (std::size_t{left.content} + left.text_size == size_ && right.text_size <= capacity_ - size_) {
+    const std::string_view r = view(right);
     garbage_ += r.size();
     store(r);  // lands right after left's bytes
   } else {
-    const std::string_view l = left.text();
-    const std::string_view r = right.text();
+    if (!fits(size)) return false;  // beyond what the arena can address
+    if (size > capacity_ - size_) grow(size);
     garbage_ += size;
-    char* p = reserve(size);
-    std::copy(r.begin(), r.end(), std::copy(l.begin(), l.end(), p));
-    left.text_data = p;
+    char* out = data_.get() + size_;
+    std::copy_n(data_.get() + right.content, right.text_size,
+                std::copy_n(data_.get() + left.content, left.text_size, out));
+    left.content = static_cast<std::uint32_t>(size_);
+    size_ += size;
   }
   left.text_size = static_cast<std::uint32_t>(size);
-  right.text_data = nullptr;
+  right.content = 0;
   right.text_size = 0;
   return true;
 }
 
 void TextArena::compact(std::vector<Item*>& items) {
-  std::sort(items.begin(), items.end(),
-            [](const Item* a, const Item* b) { return std::less<const char*>()(a->text_data, b->text_data); });
+  std::sort(items.begin(), items.end(), [](const Item* a, const Item* b) { return a->content < b->content; });
   std::size_t live = 0;
   for (const Item* item : items) live += item->text_size;
-  auto chunk = std::make_unique_for_overwrite<char[]>(live + 1);
-  char* p = chunk.get();
+  auto data = allocate(live);
+  std::size_t at = 0;
   for (Item* item : items) {
-    const std::string_view t = item->text();
-    item->text_data = p;
-    p = std::copy(t.begin(), t.end(), p);
+    const std::string_view t = view(*item);
+    std::copy(t.begin(), t.end(), data.get() + at);
+    item->content = static_cast<std::uint32_t>(at);
+    at += t.size();
   }
-  chunks_.clear();
-  chunks_.push_back(std::move(chunk));
-  next_ = p;
-  room_ = 0;
-  held_ = live;
+  data_ = std::move(data);
+  size_ = live;
+  capacity_ = std::max<std::size_t>(live, 1);
   garbage_ = 0;
 }
 
 Type* DocState::get_root(std::string_view name) {
+  if (last_root != nullptr && last_root->name == name) return last_root;
   const auto it = share_index.find(std::string(name));
-  if (it != share_index.end()) return it->second;
+  if (it != share_index.end()) return last_root = it->second;
   auto type = std::make_unique<Type>();
+  type->self = static_cast<TypeRef>(types.size());
   type->name = std::string(name);
   Type* raw = type.get();
+  types.push_back(raw);
   share.emplace_back(std::string(name), std::move(type));
   share_index.emplace(std::string(name), raw);
   return raw;
-}
-
-const std::string* DocState::root_name(const Type* type) const {
-  for (const auto& [name, t] : share) {
-    if (t.get() == type) return &name;
-  }
-  return nullptr;
 }
 
 }  // namespace detail
@@ -180,15 +213,14 @@ std::uint64_t Doc::client_id() const {
 }
 
 Status Doc::apply_update(ByteView update, UpdateFormat format) {
-  // An item's text is at most 4 GiB (TextArena), so no update may be larger.
-  if (update.size() > detail::TextArena::kMaxItemBytes) {
-    return detail::engine_error(CrdtErrc::kLimit, "update larger than 4 GiB");
+  // The text arena addresses its bytes with 32 bits: an update's text is no
+  // larger than the update, so that much room must be left (after dropping the
+  // arena's garbage if it does not fit otherwise).
+  if (!s_->text.fits(update.size())) s_->compact_text();
+  if (!s_->text.fits(update.size())) {
+    return detail::engine_error(CrdtErrc::kLimit, "document text beyond 4 GiB");
   }
-  auto decoded = s_->decoded.lease();
-  if (Status st = decode_update_into(update, format, s_->limits, *decoded); !st.ok()) return st;
-  Status st = Engine(*s_).read_update(*decoded);
-  if (decoded->blocks.capacity() > detail::kKeptScratch) *decoded = DecodedUpdate();  // not kept for a large update
-  return st;
+  return Engine(*s_).apply_update(update, format);
 }
 
 Result<Bytes> Doc::encode_state_as_update(ByteView state_vector, UpdateFormat format) const {
@@ -228,9 +260,9 @@ Result<Bytes> Doc::encode_state_as_update(ByteView state_vector, UpdateFormat fo
 
 Bytes Doc::encode_state_vector() const {
   StateVector sv;
-  for (std::uint64_t client : s_->store.order) {
-    const auto& structs = s_->store.clients.at(client);
-    if (!structs.empty()) sv.set(client, structs.back()->end());
+  for (detail::ClientSlot slot = 0; slot < s_->store.slots(); ++slot) {
+    const std::uint32_t state = s_->store.state(slot);
+    if (state != 0) sv.set(s_->store.client(slot), state);
   }
   return crdt::encode_state_vector(sv);
 }

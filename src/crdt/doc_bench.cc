@@ -9,8 +9,13 @@
 //       memory  — heap bytes held by a loaded document (glibc mallinfo2)
 //       replay  — replay the editing trace through the text API, one transaction
 //                 per trace transaction (traces/editing-traces/NAME.json.gz,
-//                 read through `gzip -dc`; concurrent traces: use their _flat form)
-// Prints one JSON line: {"task","trace","runs","ms":[…],"median_ms",…}.
+//                 read through `gzip -dc`; concurrent traces: use their _flat form;
+//                 the patches are taken out of the JSON before timing, as
+//                 bench.mjs does)
+// Timing as bench.mjs times the peers: the first run is checked and not timed,
+// warm-up runs follow until 1 s and 5 runs have passed (one when a run takes
+// more than 1 s), then RUNS timed runs, each on a fresh document.
+// Prints one JSON line: {"task","trace","runs","warmup_runs","ms":[…],"median_ms",…}.
 #include <malloc.h>
 
 #include <algorithm>
@@ -34,15 +39,46 @@ double now_ms() {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-void print(const char* task, const std::string& trace, std::vector<double> ms, const std::string& extra) {
+struct Timing {
+  std::vector<double> ms;
+  int warmup_runs = 0;
+};
+
+// once(first) makes one run and returns its milliseconds, or a negative number
+// if the run failed (the first one also checks its result).
+template <class F>
+Timing run_timed(int runs, F&& once) {
+  Timing t;
+  const double first = once(true);
+  if (first < 0) {
+    std::exit(1);
+  }
+  t.warmup_runs = 1;
+  const int min_runs = first > 1000 ? 1 : 5;
+  for (double spent = 0; (t.warmup_runs < min_runs || spent < 1000) && t.warmup_runs < 500; ++t.warmup_runs) {
+    const double ms = once(false);
+    if (ms < 0) std::exit(1);
+    spent += ms;
+  }
+  while (static_cast<int>(t.ms.size()) < runs) {
+    const double ms = once(false);
+    if (ms < 0) std::exit(1);
+    t.ms.push_back(ms);
+  }
+  return t;
+}
+
+void print(const char* task, const std::string& trace, Timing t, const std::string& extra) {
+  std::vector<double>& ms = t.ms;
   std::sort(ms.begin(), ms.end());
   std::string list;
   for (double m : ms) {
     if (!list.empty()) list += ',';
     list += std::to_string(m);
   }
-  std::printf("{\"task\":\"%s\",\"trace\":\"%s\",\"runs\":%zu,\"ms\":[%s],\"median_ms\":%f%s}\n", task, trace.c_str(),
-              ms.size(), list.c_str(), ms.empty() ? 0.0 : ms[ms.size() / 2], extra.c_str());
+  std::printf("{\"task\":\"%s\",\"trace\":\"%s\",\"runs\":%zu,\"warmup_runs\":%d,\"ms\":[%s],\"median_ms\":%f%s}\n",
+              task, trace.c_str(), ms.size(), t.warmup_runs, list.c_str(), ms.empty() ? 0.0 : ms[ms.size() / 2],
+              extra.c_str());
 }
 
 }  // namespace
@@ -57,42 +93,46 @@ int main(int argc, char** argv) {
   const std::string task = argv[3];
   const int runs = argc > 4 ? std::atoi(argv[4]) : 5;
   const Bytes state = testing::read_file(dir + "/" + name + ".yjs.bin");
-  std::vector<double> ms;
-
   if (task == "apply") {
     const Bytes framed = testing::read_file(dir + "/" + name + ".updates.bin");
     const auto frames = *split_frames(framed);
-    for (int r = 0; r < runs; ++r) {
+    const Timing t = run_timed(runs, [&](bool first) {
       const double t0 = now_ms();
       Doc d;
       for (ByteView u : frames) {
-        if (!d.apply_update(u).ok()) return 1;
+        if (!d.apply_update(u).ok()) return -1.0;
       }
-      ms.push_back(now_ms() - t0);
-      if (r == 0 && *d.encode_state_as_update() != state) {
+      const double ms = now_ms() - t0;
+      if (first && *d.encode_state_as_update() != state) {
         std::fprintf(stderr, "apply: state differs from Yjs's\n");
-        return 1;
+        return -1.0;
       }
-    }
-    print("apply", name, ms, ",\"updates\":" + std::to_string(frames.size()));
+      return ms;
+    });
+    print("apply", name, t, ",\"updates\":" + std::to_string(frames.size()));
   } else if (task == "load") {
-    for (int r = 0; r < runs; ++r) {
+    const Timing t = run_timed(runs, [&](bool first) {
       const double t0 = now_ms();
       Doc d;
-      if (!d.apply_update(state).ok()) return 1;
-      ms.push_back(now_ms() - t0);
-    }
-    print("load", name, ms, ",\"bytes\":" + std::to_string(state.size()));
+      if (!d.apply_update(state).ok()) return -1.0;
+      const double ms = now_ms() - t0;
+      if (first && *d.encode_state_as_update() != state) {
+        std::fprintf(stderr, "load: state differs from what was loaded\n");
+        return -1.0;
+      }
+      return ms;
+    });
+    print("load", name, t, ",\"bytes\":" + std::to_string(state.size()));
   } else if (task == "encode") {
     Doc d;
     if (!d.apply_update(state).ok()) return 1;
-    for (int r = 0; r < runs; ++r) {
+    const Timing t = run_timed(runs, [&](bool) {
       const double t0 = now_ms();
       auto out = d.encode_state_as_update();
-      ms.push_back(now_ms() - t0);
-      if (!out || *out != state) return 1;
-    }
-    print("encode", name, ms, ",\"bytes\":" + std::to_string(state.size()));
+      const double ms = now_ms() - t0;
+      return out && *out == state ? ms : -1.0;
+    });
+    print("encode", name, t, ",\"bytes\":" + std::to_string(state.size()));
   } else if (task == "replay") {
     std::string json;
     {
@@ -110,37 +150,48 @@ int main(int argc, char** argv) {
       return 1;
     }
     const Bytes expected_text = testing::read_file(dir + "/" + name + ".txt");
-    const auto& txns = trace.get("txns")->array;
+    // The patches as plain values before timing, as bench.mjs maps the trace's
+    // txns to arrays of patches first.
+    struct Patch {
+      std::uint64_t pos;
+      std::uint64_t del;
+      std::string ins;
+    };
+    std::vector<std::vector<Patch>> txns;
     std::uint64_t patches = 0;
-    for (int r = 0; r < runs; ++r) {
+    for (const Any& txn : trace.get("txns")->array) {
+      auto& out = txns.emplace_back();
+      for (const Any& p : txn.get("patches")->array) {
+        out.push_back({static_cast<std::uint64_t>(p.array[0].number), static_cast<std::uint64_t>(p.array[1].number),
+                       p.array[2].str});
+      }
+      patches += out.size();
+    }
+    const Timing t = run_timed(runs, [&](bool first) {
       const double t0 = now_ms();
       Doc d({.gc = true, .client_id = 1, .limits = {}});
-      for (const Any& txn : txns) {
-        const auto& ps = txn.get("patches")->array;
+      for (const auto& ps : txns) {
         auto edit = [&]() -> Status {
-          for (const Any& p : ps) {
-            const auto pos = static_cast<std::uint64_t>(p.array[0].number);
-            const auto del = static_cast<std::uint64_t>(p.array[1].number);
-            const std::string& ins = p.array[2].str;
-            if (del > 0 && !d.delete_text("text", pos, del).ok()) return Error{"bench", 1, "delete failed"};
-            if (!ins.empty() && !d.insert_text("text", pos, ins).ok()) return Error{"bench", 1, "insert failed"};
+          for (const Patch& p : ps) {
+            if (p.del > 0 && !d.delete_text("text", p.pos, p.del).ok()) return Error{"bench", 1, "delete failed"};
+            if (!p.ins.empty() && !d.insert_text("text", p.pos, p.ins).ok()) return Error{"bench", 1, "insert failed"};
           }
           return {};
         };
         if (ps.size() == 1) {
-          if (!edit().ok()) return 1;
+          if (!edit().ok()) return -1.0;
         } else if (!d.transact(edit).ok()) {
-          return 1;
+          return -1.0;
         }
-        if (r == 0) patches += ps.size();
       }
-      ms.push_back(now_ms() - t0);
-      if (r == 0 && d.text("text") != std::string(expected_text.begin(), expected_text.end())) {
+      const double ms = now_ms() - t0;
+      if (first && d.text("text") != std::string(expected_text.begin(), expected_text.end())) {
         std::fprintf(stderr, "replay: final text differs from the trace's\n");
-        return 1;
+        return -1.0;
       }
-    }
-    print("replay", name, ms, ",\"txns\":" + std::to_string(txns.size()) + ",\"patches\":" + std::to_string(patches));
+      return ms;
+    });
+    print("replay", name, t, ",\"txns\":" + std::to_string(txns.size()) + ",\"patches\":" + std::to_string(patches));
   } else if (task == "memory") {
     malloc_trim(0);
     const std::size_t before = mallinfo2().uordblks;
@@ -150,7 +201,7 @@ int main(int argc, char** argv) {
     char extra[160];
     std::snprintf(extra, sizeof extra, ",\"heap_bytes\":%zu,\"encoded_bytes\":%zu,\"ratio\":%.2f", held, state.size(),
                   static_cast<double>(held) / static_cast<double>(state.size()));
-    print("memory", name, {}, extra);
+    print("memory", name, Timing{}, extra);
     delete d;
   } else {
     std::fprintf(stderr, "unknown task %s\n", task.c_str());

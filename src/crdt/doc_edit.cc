@@ -3,14 +3,19 @@
 // typeListInsertGenericsAfter (AbstractType.js), each as Yjs performs them so
 // that the updates they emit are the ones a Yjs client would emit.
 #include <algorithm>
+#include <utility>
 
 #include "crdt/doc.h"
 #include "crdt/doc_engine.h"
 
 namespace quire::crdt {
 
+using detail::ClientSlot;
 using detail::Engine;
 using detail::Item;
+using detail::ItemRef;
+using detail::KeyRef;
+using detail::StructStore;
 using detail::Transaction;
 using detail::Type;
 
@@ -75,19 +80,20 @@ struct OwnedAttr {
 
 // ItemTextListPosition
 struct Position {
-  Item* left = nullptr;
-  Item* right = nullptr;
+  ItemRef left = 0;
+  ItemRef right = 0;
   std::uint64_t index = 0;
   Attributes current;
 
-  void forward() {
-    if (right->ref == ContentRef::kFormat) {
-      if (!right->deleted) update_attributes(current, *right);
-    } else if (!right->deleted) {
-      index += right->length;
+  void forward(const detail::DocState& s) {
+    const Item& r = s.at(right);
+    if (r.ref == ContentRef::kFormat) {
+      if (!r.deleted) update_attributes(current, s.format(r));
+    } else if (!r.deleted) {
+      index += r.length;
     }
     left = right;
-    right = right->right;
+    right = r.right;
   }
 };
 
@@ -96,33 +102,35 @@ class Editor {
   explicit Editor(Engine& e) : e_(e), s_(e.state()) {}
 
   // A new local item between `left` and `right`, to fill and integrate.
-  Item* new_local_item(Type* parent, Item* left, Item* right, const std::string* key, ContentRef ref,
-                       std::uint64_t length) {
-    Item* item = s_.new_item();
-    item->kind = Item::Kind::kItem;
-    item->id = {s_.client_id, s_.store.state(s_.client_id)};
-    item->left = left;
-    item->has_origin = left != nullptr;
-    if (left != nullptr) item->origin = left->last_id();
-    item->right = right;
-    item->has_right_origin = right != nullptr;
-    if (right != nullptr) item->right_origin = right->id;
-    item->parent = parent;
-    item->parent_sub = key;
-    item->ref = ref;
-    item->length = length;
-    item->countable = detail::countable(ref);
-    return item;
+  ItemRef new_local_item(Type* parent, ItemRef left, ItemRef right, KeyRef key, ContentRef ref, std::uint64_t length) {
+    const ClientSlot own = s_.store.slot(s_.client_id);
+    const ItemRef r = s_.new_item();
+    Item& item = s_.at(r);
+    item.kind = Item::Kind::kItem;
+    item.id = {own, s_.store.state(own)};
+    item.left = left;
+    item.has_origin = left != 0;
+    if (left != 0) item.origin = s_.at(left).last_id();
+    item.right = right;
+    item.has_right_origin = right != 0;
+    if (right != 0) item.right_origin = s_.at(right).id;
+    item.parent = parent->self;
+    item.parent_sub = key;
+    item.ref = ref;
+    item.length = static_cast<std::uint32_t>(length);
+    item.countable = detail::countable(ref);
+    return r;
   }
-  void integrate(Transaction& txn, Item* item) { e_.integrate(txn, *item, 0); }
+  void integrate(Transaction& txn, ItemRef item) { e_.integrate(txn, item, 0); }
 
-  Item* format_item(Transaction& txn, Type* parent, Position& pos, const std::string& key, AttrRef value) {
-    Item* item = new_local_item(parent, pos.left, pos.right, nullptr, ContentRef::kFormat, 1);
-    item->ensure_extra().str = key;
-    item->extra->values.assign(1, *value.value);
-    item->extra->value_identity = value.identity;
-    integrate(txn, item);
-    return item;
+  ItemRef format_item(Transaction& txn, Type* parent, Position& pos, const std::string& key, AttrRef value) {
+    const ItemRef r = new_local_item(parent, pos.left, pos.right, 0, ContentRef::kFormat, 1);
+    detail::ItemExtra& extra = s_.extra(s_.at(r));
+    extra.str = key;
+    extra.values.assign(1, *value.value);
+    extra.value_identity = value.identity;
+    integrate(txn, r);
+    return r;
   }
 
   // Identities for the object values of an attributes object passed to an edit.
@@ -133,44 +141,131 @@ class Editor {
     return out;
   }
 
-  // findNextPosition
-  void advance(Transaction& txn, Position& pos, std::uint64_t count) {
-    while (pos.right != nullptr && count > 0) {
-      if (pos.right->ref == ContentRef::kFormat) {
-        if (!pos.right->deleted) update_attributes(pos.current, *pos.right);
-      } else if (!pos.right->deleted) {
-        if (count < pos.right->length)
-          e_.get_item_clean_start(txn, {pos.right->id.client, pos.right->id.clock + count});
-        pos.index += pos.right->length;
-        count -= pos.right->length;
+  // findNextPosition; returns how many items it passed.
+  std::size_t advance(Transaction& txn, Position& pos, std::uint64_t count) {
+    std::size_t steps = 0;
+    for (; pos.right != 0 && count > 0; ++steps) {
+      const Item& r = s_.at(pos.right);
+      if (r.ref == ContentRef::kFormat) {
+        if (!r.deleted) update_attributes(pos.current, s_.format(r));
+      } else if (!r.deleted) {
+        if (count < r.length)
+          e_.get_item_clean_start(txn, {r.id.client, r.id.clock + static_cast<std::uint32_t>(count)});
+        pos.index += r.length;
+        count -= r.length;
       }
       pos.left = pos.right;
-      pos.right = pos.right->right;
+      pos.right = r.right;
     }
+    return steps;
   }
 
+  // The position of list index `index`, as findNextPosition reaches it from
+  // the start: right after the live item holding unit index-1 (split to end
+  // there).
   Position find_position(Transaction& txn, Type* parent, std::uint64_t index) {
     Position pos;
     pos.right = parent->start;
-    // Start from the last edit's position when it lies strictly before `index`
-    // in a text without formatting (no attributes to collect on the way): the
-    // walk then reaches the same place it reaches from the start.
-    if (parent->hint_valid && !parent->has_formatting && parent->hint_index < index) {
-      Item* it = detail::get_item(s_.store, parent->hint_id);
-      if (it->is_item() && it->parent == parent && !it->deleted && it->countable && it->parent_sub == nullptr) {
-        pos.left = it->left;
-        pos.right = it;
-        pos.index = parent->hint_index - (parent->hint_id.clock - it->id.clock);
+    used_marker_ = kNoMarker;
+    // In a text without formatting (no attributes to collect on the way) the
+    // walk may start at any live item before that unit: the marker nearest to
+    // it, or a live item left of that marker, when it is nearer than the start.
+    if (!parent->has_formatting && index > 0) {
+      std::uint64_t best_distance = index;
+      ItemRef from = 0;
+      std::uint64_t start = 0;
+      for (std::size_t k = 0; k < parent->markers.size(); ++k) {
+        const ItemRef r = marker_item(parent, parent->markers[k]);
+        if (r == 0) continue;
+        const Type::Marker& m = parent->markers[k];
+        const std::uint64_t at = m.index - (m.id.clock - s_.at(r).id.clock);
+        const std::uint64_t distance = at < index ? index - at : at - index;
+        if (distance < best_distance) {
+          best_distance = distance;
+          from = r;
+          start = at;
+          used_marker_ = k;
+        }
       }
+      std::size_t steps = 0;
+      while (from != 0 && start >= index) {
+        from = s_.at(from).left;
+        ++steps;
+        while (from != 0 && (s_.at(from).deleted || !s_.at(from).countable)) {
+          from = s_.at(from).left;
+          ++steps;
+        }
+        if (from != 0) start -= s_.at(from).length;
+      }
+      if (from != 0) {
+        pos.left = s_.at(from).left;
+        pos.right = from;
+        pos.index = start;
+      } else {
+        used_marker_ = kNoMarker;
+      }
+      steps += advance(txn, pos, index - pos.index);
+      // A marker far from the edit stays for the edits near it (another
+      // cursor's): this edit's position becomes a marker of its own.
+      if (steps > kNearSteps) used_marker_ = kNoMarker;
+      return pos;
     }
     advance(txn, pos, index - pos.index);
     return pos;
   }
 
-  static void set_hint(Type* parent, const Item* item, std::uint64_t index) {
-    parent->hint_valid = true;
-    parent->hint_id = item->id;
-    parent->hint_index = index;
+  // The live item of this type's text that holds a marker's unit, or 0.
+  ItemRef marker_item(const Type* parent, Type::Marker& m) const {
+    const Item* it = &s_.at(m.item);
+    if (it->id.client != m.id.client || it->id.clock > m.id.clock || m.id.clock >= it->end()) {
+      m.item = e_.get_item(m.id);  // merged into the item before it, or split
+      it = &s_.at(m.item);
+    }
+    const ItemRef r = m.item;
+    const bool usable =
+        it->is_item() && it->parent == parent->self && !it->deleted && it->countable && it->parent_sub == 0;
+    return usable ? r : 0;
+  }
+
+  // After a local text edit at list index `index` that inserted (`delta` > 0)
+  // or deleted (< 0) units: markers after it shift, markers on deleted units
+  // go, and `item` (0: none) starting at `item_index` becomes the marker this
+  // edit started from, or a new one (replacing the oldest beyond kMarkers).
+  void update_markers(Type* parent, std::uint64_t index, std::int64_t delta, ItemRef item, std::uint64_t item_index) {
+    if (parent->has_formatting) {
+      parent->markers.clear();
+      return;
+    }
+    auto& markers = parent->markers;
+    std::size_t replace = used_marker_;
+    for (std::size_t k = 0; k < markers.size();) {
+      Type::Marker& m = markers[k];
+      if (delta < 0 && m.index >= index && m.index < index + static_cast<std::uint64_t>(-delta)) {
+        if (replace == k) {
+          replace = kNoMarker;
+        } else if (replace == markers.size() - 1) {
+          replace = k;
+        }
+        markers[k] = markers.back();  // its unit was deleted
+        markers.pop_back();
+        continue;
+      }
+      if (m.index >= index) m.index = static_cast<std::uint64_t>(static_cast<std::int64_t>(m.index) + delta);
+      ++k;
+    }
+    if (item == 0) return;
+    const Type::Marker marker{item, s_.at(item).id, item_index, ++s_.marker_clock};
+    if (replace == kNoMarker && markers.size() < kMarkers) {
+      markers.push_back(marker);
+      return;
+    }
+    if (replace == kNoMarker) {
+      replace = 0;
+      for (std::size_t k = 1; k < markers.size(); ++k) {
+        if (markers[k].used < markers[replace].used) replace = k;
+      }
+    }
+    markers[replace] = marker;
   }
 
   // minimizeAttributeChanges
@@ -180,16 +275,18 @@ class Editor {
     }
     return nullptr;
   }
-  static void minimize_changes(Position& pos, const std::vector<OwnedAttr>& attrs) {
-    while (pos.right != nullptr) {
-      if (!pos.right->deleted) {
-        if (pos.right->ref != ContentRef::kFormat) break;
-        const OwnedAttr* want = find_attr(attrs, pos.right->key());
+  void minimize_changes(Position& pos, const std::vector<OwnedAttr>& attrs) {
+    while (pos.right != 0) {
+      const Item& r = s_.at(pos.right);
+      if (!r.deleted) {
+        if (r.ref != ContentRef::kFormat) break;
+        const detail::ItemExtra& format = s_.format(r);
+        const OwnedAttr* want = find_attr(attrs, format.str);
         const AttrRef want_ref = want != nullptr ? want->ref() : kNullRef;
-        const AttrRef have = detail::format_value(*pos.right);
+        const AttrRef have = detail::format_value(format);
         if (!equal_attrs(&want_ref, &have)) break;
       }
-      pos.forward();
+      pos.forward(s_);
     }
   }
 
@@ -202,9 +299,8 @@ class Editor {
       const AttrRef value = a.ref();
       if (!equal_attrs(&current_ref, &value)) {
         attr_set(negated, a.key, current_ref);
-        Item* f = format_item(txn, parent, pos, a.key, value);
-        pos.right = f;
-        pos.forward();
+        pos.right = format_item(txn, parent, pos, a.key, value);
+        pos.forward(s_);
       }
     }
     return negated;
@@ -212,22 +308,23 @@ class Editor {
 
   // insertNegatedAttributes
   void insert_negated(Transaction& txn, Type* parent, Position& pos, Attributes& negated) {
-    while (pos.right != nullptr) {
-      if (!pos.right->deleted) {
-        if (pos.right->ref != ContentRef::kFormat) break;
+    while (pos.right != 0) {
+      const Item& r = s_.at(pos.right);
+      if (!r.deleted) {
+        if (r.ref != ContentRef::kFormat) break;
         // negatedAttributes.get(key) is undefined for a key it lacks: equal to nothing
         // a format holds (unlike the `?? null` reads elsewhere).
-        const AttrRef have = detail::format_value(*pos.right);
-        const AttrRef* want = attr_get(negated, pos.right->key());
+        const detail::ItemExtra& format = s_.format(r);
+        const AttrRef have = detail::format_value(format);
+        const AttrRef* want = attr_get(negated, format.str);
         if (want == nullptr || !equal_attrs(want, &have)) break;
-        attr_delete(negated, pos.right->key());
+        attr_delete(negated, format.str);
       }
-      pos.forward();
+      pos.forward(s_);
     }
     for (const auto& [key, value] : negated) {
-      Item* f = format_item(txn, parent, pos, key, value);
-      pos.right = f;
-      pos.forward();
+      pos.right = format_item(txn, parent, pos, key, value);
+      pos.forward(s_);
     }
   }
 
@@ -240,19 +337,20 @@ class Editor {
     order_like_js_object(attrs);
     minimize_changes(pos, attrs);
     Attributes negated = insert_attributes(txn, parent, pos, attrs);
-    Item* item = new_local_item(parent, pos.left, pos.right, nullptr, ContentRef::kString, utf16_length(text));
-    s_.text.assign(*item, text);
+    const ItemRef item = new_local_item(parent, pos.left, pos.right, 0, ContentRef::kString, utf16_length(text));
+    s_.text.assign(s_.at(item), text);
     integrate(txn, item);
     const std::uint64_t index = pos.index;
-    set_hint(parent, item, index);
+    update_markers(parent, index, static_cast<std::int64_t>(s_.at(item).length), item, index);
     pos.right = item;
     pos.index = index;
-    pos.forward();
+    pos.forward(s_);
     insert_negated(txn, parent, pos, negated);
   }
 
   // `for (key in attributes)` order: integer-like keys first.
   static void order_like_js_object(std::vector<OwnedAttr>& attrs) {
+    if (attrs.size() < 2) return;
     std::vector<AnyMember> keys;
     for (const OwnedAttr& a : attrs) keys.emplace_back(a.key, Any());
     normalize_object(keys);
@@ -269,23 +367,27 @@ class Editor {
   void delete_text(Transaction& txn, Type* parent, Position& pos, std::uint64_t length) {
     // The live item that ends where the deletion starts stays where it is: the
     // next edit can resume from it.
-    Item* before = pos.left;
-    const bool keep_hint = before != nullptr && !before->deleted && before->countable && pos.index >= before->length;
-    const std::uint64_t before_index = keep_hint ? pos.index - before->length : 0;
+    const ItemRef before = pos.left;
+    const Item* b = before != 0 ? &s_.at(before) : nullptr;
+    const bool keep_marker = b != nullptr && !b->deleted && b->countable && pos.index >= b->length;
+    const std::uint64_t before_index = keep_marker ? pos.index - b->length : 0;
+    const std::uint64_t index = pos.index;
+    const std::uint64_t deleted = length;
     const Attributes start_attrs = pos.current;
-    Item* start = pos.right;
-    while (length > 0 && pos.right != nullptr) {
-      Item* r = pos.right;
-      if (!r->deleted &&
-          (r->ref == ContentRef::kType || r->ref == ContentRef::kEmbed || r->ref == ContentRef::kString)) {
-        if (length < r->length) e_.get_item_clean_start(txn, {r->id.client, r->id.clock + length});
-        length -= std::min(length, r->length);
-        e_.delete_item(txn, *r);
+    const ItemRef start = pos.right;
+    while (length > 0 && pos.right != 0) {
+      const Item& r = s_.at(pos.right);
+      if (!r.deleted && (r.ref == ContentRef::kType || r.ref == ContentRef::kEmbed || r.ref == ContentRef::kString)) {
+        if (length < r.length) {
+          e_.get_item_clean_start(txn, {r.id.client, r.id.clock + static_cast<std::uint32_t>(length)});
+        }
+        length -= std::min<std::uint64_t>(length, r.length);
+        e_.delete_item(txn, pos.right);
       }
-      pos.forward();
+      pos.forward(s_);
     }
-    if (start != nullptr) e_.cleanup_formatting_gap(txn, start, pos.right, start_attrs, pos.current);
-    if (keep_hint) set_hint(parent, before, before_index);
+    if (start != 0) e_.cleanup_formatting_gap(txn, start, pos.right, start_attrs, pos.current);
+    update_markers(parent, index, -static_cast<std::int64_t>(deleted - length), keep_marker ? before : 0, before_index);
   }
 
   // formatText
@@ -293,90 +395,125 @@ class Editor {
     order_like_js_object(attrs);
     minimize_changes(pos, attrs);
     Attributes negated = insert_attributes(txn, parent, pos, attrs);
-    while (pos.right != nullptr &&
-           (length > 0 || (!negated.empty() && (pos.right->deleted || pos.right->ref == ContentRef::kFormat)))) {
-      Item* r = pos.right;
-      if (!r->deleted) {
-        if (r->ref == ContentRef::kFormat) {
-          const OwnedAttr* want = find_attr(attrs, r->key());
-          const AttrRef have = detail::format_value(*r);
+    while (pos.right != 0) {
+      const Item& r = s_.at(pos.right);
+      if (!(length > 0 || (!negated.empty() && (r.deleted || r.ref == ContentRef::kFormat)))) break;
+      if (!r.deleted) {
+        if (r.ref == ContentRef::kFormat) {
+          const detail::ItemExtra& format = s_.format(r);
+          const OwnedAttr* want = find_attr(attrs, format.str);
+          const AttrRef have = detail::format_value(format);
           if (want != nullptr) {
             const AttrRef want_ref = want->ref();
             if (equal_attrs(&want_ref, &have)) {
-              attr_delete(negated, r->key());
+              attr_delete(negated, format.str);
             } else {
               if (length == 0) break;
-              attr_set(negated, r->key(), have);
+              attr_set(negated, format.str, have);
             }
-            e_.delete_item(txn, *r);
+            e_.delete_item(txn, pos.right);
           } else {
-            attr_set(pos.current, r->key(), have);
+            attr_set(pos.current, format.str, have);
           }
         } else {
-          if (length < r->length) e_.get_item_clean_start(txn, {r->id.client, r->id.clock + length});
-          length -= std::min(length, r->length);
+          if (length < r.length) {
+            e_.get_item_clean_start(txn, {r.id.client, r.id.clock + static_cast<std::uint32_t>(length)});
+          }
+          length -= std::min<std::uint64_t>(length, r.length);
         }
       }
-      pos.forward();
+      pos.forward(s_);
     }
     // Quill's convention: formatting past the end appends newlines.
     if (length > 0) {
-      Item* item = new_local_item(parent, pos.left, pos.right, nullptr, ContentRef::kString, length);
-      s_.text.assign(*item, std::string(length, '\n'));
+      const ItemRef item = new_local_item(parent, pos.left, pos.right, 0, ContentRef::kString, length);
+      s_.text.assign(s_.at(item), std::string(length, '\n'));
       integrate(txn, item);
       pos.right = item;
-      pos.forward();
+      pos.forward(s_);
     }
     insert_negated(txn, parent, pos, negated);
   }
 
   // typeMapSet
   void map_set(Transaction& txn, Type* parent, std::string_view key, const Any& value) {
-    const std::string* k = s_.intern(key);
-    Item* left = parent->map_get(k);
+    const KeyRef k = s_.intern(key);
+    const ItemRef left = parent->map_get(k);
     const bool binary = value.kind == Any::Kind::kBytes;
-    Item* item = new_local_item(parent, left, nullptr, k, binary ? ContentRef::kBinary : ContentRef::kAny, 1);
-    item->has_right_origin = false;
+    const ItemRef item = new_local_item(parent, left, 0, k, binary ? ContentRef::kBinary : ContentRef::kAny, 1);
+    detail::ItemExtra& extra = s_.extra(s_.at(item));
     if (binary) {
-      item->ensure_extra().str = value.str;
+      extra.str = value.str;
     } else {
-      item->ensure_extra().values.assign(1, value);
+      extra.values.assign(1, value);
     }
     integrate(txn, item);
   }
 
   // typeListInsertGenerics' walk: the item to insert after for list index
-  // `index` (null: the very start), splitting an item the index falls inside.
-  Item* list_position(Transaction& txn, Type* parent, std::uint64_t index) {
-    if (index == 0) return nullptr;
-    Item* n = parent->start;
-    for (; n != nullptr; n = n->right) {
-      if (!n->deleted && n->countable) {
-        if (index <= n->length) {
-          if (index < n->length) e_.get_item_clean_start(txn, {n->id.client, n->id.clock + index});
+  // `index` (0: the very start), splitting an item the index falls inside.
+  ItemRef list_position(Transaction& txn, Type* parent, std::uint64_t index) {
+    if (index == 0) return 0;
+    ItemRef n = parent->start;
+    for (; n != 0; n = s_.at(n).right) {
+      const Item& item = s_.at(n);
+      if (!item.deleted && item.countable) {
+        if (index <= item.length) {
+          if (index < item.length) {
+            e_.get_item_clean_start(txn, {item.id.client, item.id.clock + static_cast<std::uint32_t>(index)});
+          }
           break;
         }
-        index -= n->length;
+        index -= item.length;
       }
     }
     return n;
   }
 
   // A nested type item (typeListInsertGenericsAfter with a single type).
-  Item* insert_type(Transaction& txn, Type* parent, Item* left, Item* right, std::uint8_t type_ref, std::string name) {
-    Item* item = new_local_item(parent, left, right, nullptr, ContentRef::kType, 1);
-    item->type_ref = type_ref;
-    auto type = std::make_unique<Type>();
-    type->type_ref = type_ref;
-    type->name = std::move(name);
-    item->ensure_extra().type = std::move(type);
+  Type* insert_type(Transaction& txn, Type* parent, ItemRef left, ItemRef right, std::uint8_t type_ref,
+                    std::string name) {
+    const ItemRef item = new_local_item(parent, left, right, 0, ContentRef::kType, 1);
+    Type& type = s_.add_type(s_.at(item), type_ref, std::move(name));
     integrate(txn, item);
-    return item;
+    return &type;
+  }
+
+  // Whether `units` more clocks of our own (and some formatting items) and
+  // `bytes` more text fit the document.
+  Status check_room(std::uint64_t units, std::size_t bytes) {
+    constexpr std::uint64_t kSlack = 1u << 20;  // formatting items an edit may add besides its content
+    if (!s_.text.fits(bytes)) s_.compact_text();
+    const ClientSlot own = s_.store.find(s_.client_id);
+    const std::uint64_t state = own == StructStore::kNoSlot ? 0 : s_.store.state(own);
+    if (!s_.text.fits(bytes) || units > detail::kMaxClock - kSlack - state) {
+      return Error{kCrdtDomain, static_cast<int>(CrdtErrc::kLimit), "edit: beyond what a document holds"};
+    }
+    return {};
   }
 
  private:
+  static constexpr std::size_t kMarkers = 4;
+  static constexpr std::size_t kNearSteps = 16;  // items walked from a marker it may move with the edit
+  static constexpr std::size_t kNoMarker = static_cast<std::size_t>(-1);
+
   Engine& e_;
   detail::DocState& s_;
+  std::size_t used_marker_ = kNoMarker;  // the marker find_position started from
+};
+
+// While it lives, `type` is the one a local text edit changes: the edit keeps
+// its markers up to date (DocState::editing).
+class Editing {
+ public:
+  Editing(detail::DocState& s, Type* type) : s_(s), outer_(std::exchange(s.editing, type)) {}
+  Editing(const Editing&) = delete;
+  Editing& operator=(const Editing&) = delete;
+  ~Editing() { s_.editing = outer_; }
+
+ private:
+  detail::DocState& s_;
+  Type* outer_;
 };
 
 Error edit_error(std::string message) {
@@ -390,16 +527,12 @@ template <class F>
 Result<Bytes> run_local(detail::DocState& s, F&& f) {
   Engine engine(s);
   std::optional<Bytes> emitted;
-  auto previous = std::move(s.on_update);
-  bool first = true;
-  s.on_update = [&](ByteView u) {
-    if (first) emitted = Bytes(u.begin(), u.end());
-    first = false;
-    if (previous) previous(u);
-  };
+  // Edits inside Doc::transact join its transaction: only the outermost one
+  // is cleaned up, emits, and returns the update.
+  std::optional<Bytes>* const outer = std::exchange(s.capture, &emitted);
   Status status;
   engine.transact([&](Transaction& txn) { status = f(engine, txn); }, true);
-  s.on_update = std::move(previous);
+  s.capture = outer;
   if (!status.ok()) return status.error();
   return emitted ? std::move(*emitted) : Bytes{};
 }
@@ -407,15 +540,16 @@ Result<Bytes> run_local(detail::DocState& s, F&& f) {
 Result<Bytes> Doc::insert_text(std::string_view root, std::uint64_t index, std::string_view text,
                                const Any* attributes) {
   if (!is_valid_utf8(text)) return edit_error("insert_text: text is not valid UTF-8");
-  if (text.size() > detail::TextArena::kMaxItemBytes) return edit_error("insert_text: text longer than 4 GiB");
   if (attributes != nullptr && attributes->kind != Any::Kind::kObject)
     return edit_error("insert_text: attributes must be an object");
   if (text.empty()) return Bytes{};
   return run_local(*s_, [&](Engine& e, Transaction& txn) -> Status {
+    Editor ed(e);
+    if (Status st = ed.check_room(text.size(), text.size()); !st.ok()) return st;
     Type* type = s_->get_root(root);
     type->declared_text = true;
     if (index > type->length) return edit_error("insert_text: index past the end");
-    Editor ed(e);
+    const Editing editing(*s_, type);
     Position pos = ed.find_position(txn, type, index);
     // Without attributes, YText.insert copies the current ones: the same objects.
     std::vector<OwnedAttr> attrs;
@@ -436,6 +570,7 @@ Result<Bytes> Doc::delete_text(std::string_view root, std::uint64_t index, std::
     type->declared_text = true;
     if (index + length > type->length) return edit_error("delete_text: range past the end");
     Editor ed(e);
+    const Editing editing(*s_, type);
     Position pos = ed.find_position(txn, type, index);
     ed.delete_text(txn, type, pos, length);
     return {};
@@ -446,15 +581,15 @@ Result<Bytes> Doc::format_text(std::string_view root, std::uint64_t index, std::
                                const Any& attributes) {
   if (attributes.kind != Any::Kind::kObject) return edit_error("format_text: attributes must be an object");
   if (length == 0) return Bytes{};
-  // Formatting past the end appends that many newlines, as one item.
-  if (length > detail::TextArena::kMaxItemBytes) return edit_error("format_text: length above 2^32");
   return run_local(*s_, [&](Engine& e, Transaction& txn) -> Status {
+    Editor ed(e);
+    // Formatting past the end appends up to `length` newlines, as one item.
+    if (Status st = ed.check_room(length, length); !st.ok()) return st;
     Type* type = s_->get_root(root);
     type->declared_text = true;
     if (index > type->length) return edit_error("format_text: index past the end");
-    Editor ed(e);
     Position pos = ed.find_position(txn, type, index);
-    if (pos.right == nullptr) return {};
+    if (pos.right == 0) return {};
     ed.format_text(txn, type, pos, length, ed.own(attributes.object));
     return {};
   });
@@ -466,25 +601,27 @@ Result<Bytes> Doc::transact(const std::function<Status()>& edits) {
 
 Result<Bytes> Doc::map_set(std::string_view root, std::string_view key, const Any& value) {
   return run_local(*s_, [&](Engine& e, Transaction& txn) -> Status {
-    Editor(e).map_set(txn, s_->get_root(root), key, value);
+    Editor ed(e);
+    if (Status st = ed.check_room(1, 0); !st.ok()) return st;
+    ed.map_set(txn, s_->get_root(root), key, value);
     return {};
   });
 }
 
 Result<Bytes> Doc::append_paragraph(std::string_view fragment, std::string_view text) {
   if (!is_valid_utf8(text)) return edit_error("append_paragraph: text is not valid UTF-8");
-  if (text.size() > detail::TextArena::kMaxItemBytes) return edit_error("append_paragraph: text longer than 4 GiB");
   return run_local(*s_, [&](Engine& e, Transaction& txn) -> Status {
-    Type* root = s_->get_root(fragment);
     Editor ed(e);
-    Item* left = ed.list_position(txn, root, root->length);  // push = insert(length, …)
-    Item* paragraph = ed.insert_type(txn, root, left, left != nullptr ? left->right : root->start, 3, "paragraph");
+    if (Status st = ed.check_room(text.size() + 2, text.size()); !st.ok()) return st;
+    Type* root = s_->get_root(fragment);
+    const ItemRef left = ed.list_position(txn, root, root->length);  // push = insert(length, …)
+    Type* paragraph = ed.insert_type(txn, root, left, left != 0 ? s_->at(left).right : root->start, 3, "paragraph");
     if (!text.empty()) {
       // The element's prelim content is integrated with it: an XmlText holding the text.
-      Item* xml_text = ed.insert_type(txn, paragraph->type(), nullptr, nullptr, 6, "");
+      Type* xml_text = ed.insert_type(txn, paragraph, 0, 0, 6, "");
       Position pos;
-      pos.right = xml_text->type()->start;
-      ed.insert_text(txn, xml_text->type(), pos, text, {});
+      pos.right = xml_text->start;
+      ed.insert_text(txn, xml_text, pos, text, {});
     }
     return {};
   });

@@ -2,6 +2,9 @@
 // Transaction, encoding and YText functions, each named after and following its
 // Yjs 13.6 counterpart step by step. Used by doc.cc (applying and encoding) and
 // doc_edit.cc (local edits). Thread-safety: none (see doc.h).
+//
+// Items are named by ItemRef and read through at(); an Item& stays valid across
+// everything (the pool never moves), a view of text only until the next store.
 #pragma once
 
 #include <algorithm>
@@ -9,6 +12,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <type_traits>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
@@ -34,50 +38,64 @@ inline bool countable(ContentRef ref) {
   return ref != ContentRef::kDeleted && ref != ContentRef::kFormat;
 }
 
-// ---- struct store (StructStore.js) -------------------------------------------
+// Everything Item.write needs, as views into the document (doc_encode.cc).
+ItemView view_of(const DocState& s, const Item& item);
 
-// findIndexSS: the struct containing `clock`.
-inline std::size_t find_index(const ClientStructs& structs, std::uint64_t clock) {
-  return structs.find(clock);
-}
-
-inline Item* get_item(StructStore& store, Id id) {
-  auto& structs = *store.structs(id.client);
-  return structs[find_index(structs, id.clock)];
-}
-
-inline void add_struct(Transaction& txn, StructStore& store, Item* s) {
-  ClientStructs& structs = store.add_client(s->id.client);
-  if (!txn.grown.contains(s->id.client)) txn.grown[s->id.client] = structs.empty() ? 0 : structs.back()->end();
-  structs.push_back(s);
-}
-
-inline void add_changed_type(Transaction& txn, Type* type) {
-  const Item* item = type->item;
-  if (item == nullptr || (item->id.clock < txn.before(item->id.client) && !item->deleted)) {
-    txn.changed[type] = true;
-  }
-}
+// writeClientsStructs + writeDeleteSet as a v1 update, straight from the items
+// (doc_encode.cc): the structs of each client in `starts` (slot, first clock
+// below its state), then `ds` (by client slot, sorted and merged) or, if null,
+// the delete set of the whole store.
+Bytes write_update_v1(const DocState& s, std::vector<std::pair<ClientSlot, std::uint64_t>>& starts,
+                      const DeleteSet* ds);
 
 class Engine {
  public:
   explicit Engine(DocState& s) : s_(s) {}
+
+  DocState& state() { return s_; }
+  Item& at(ItemRef r) { return s_.at(r); }
+  [[nodiscard]] const Item& at(ItemRef r) const { return s_.at(r); }
+  Type& type(TypeRef t) { return s_.type(t); }
+  [[nodiscard]] Id id_of(ItemId id) const { return {s_.store.client(id.client), id.clock}; }
+
+  // ---- struct store (StructStore.js) -------------------------------------------
+
+  // getItem: the struct containing `id`.
+  [[nodiscard]] ItemRef get_item(ItemId id) const {
+    const ClientStructs& structs = s_.store.structs(id.client);
+    return structs[structs.find(id.clock)];
+  }
+
+  void add_struct(Transaction& txn, ItemRef r) {
+    const Item& s = at(r);
+    ClientStructs& structs = s_.store.structs(s.id.client);
+    if (!txn.grown.contains(s.id.client)) txn.grown[s.id.client] = structs.state();
+    structs.push_back(r, s.id.clock, s.end());
+  }
+
+  void add_changed_type(Transaction& txn, Type& type) {
+    if (type.item == 0) {
+      txn.changed[&type] = true;
+      return;
+    }
+    const Item& item = at(type.item);
+    if (item.id.clock < txn.before(item.id.client) && !item.deleted) txn.changed[&type] = true;
+  }
 
   // ---- content (structs/Content*.js) -------------------------------------------
 
   // content.splice(diff): moves the tail of `left`'s content into `right`.
   void splice_content(Item& left, Item& right, std::uint64_t diff) {
     right.ref = left.ref;
-    right.type_ref = left.type_ref;
     switch (left.ref) {
       case ContentRef::kString:
         s_.text.split(left, right, diff);
         break;
       case ContentRef::kJson:
       case ContentRef::kAny: {
-        std::vector<Any>& values = left.extra->values;
-        right.ensure_extra().values.assign(std::make_move_iterator(values.begin() + static_cast<std::ptrdiff_t>(diff)),
-                                           std::make_move_iterator(values.end()));
+        std::vector<Any>& values = s_.extra(left).values;
+        s_.extra(right).values.assign(std::make_move_iterator(values.begin() + static_cast<std::ptrdiff_t>(diff)),
+                                      std::make_move_iterator(values.end()));
         values.resize(diff);
       } break;
       case ContentRef::kDeleted:
@@ -93,10 +111,12 @@ class Engine {
       case ContentRef::kString:
         return s_.text.merge(left, right);
       case ContentRef::kJson:
-      case ContentRef::kAny:
-        left.extra->values.insert(left.extra->values.end(), std::make_move_iterator(right.extra->values.begin()),
-                                  std::make_move_iterator(right.extra->values.end()));
+      case ContentRef::kAny: {
+        std::vector<Any>& values = s_.extra(left).values;
+        std::vector<Any>& more = s_.extra(right).values;
+        values.insert(values.end(), std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));
         return true;
+      }
       case ContentRef::kDeleted:
         return true;
       default:
@@ -104,17 +124,18 @@ class Engine {
     }
   }
 
-  void integrate_content(Transaction& txn, Item& item) {
+  void integrate_content(Transaction& txn, ItemRef r) {
+    Item& item = at(r);
     switch (item.ref) {
       case ContentRef::kDeleted:
         txn.delete_set.add_joining(item.id.client, {item.id.clock, item.length});
         item.deleted = true;
         break;
       case ContentRef::kFormat:
-        item.parent->has_formatting = true;
+        type(item.parent).has_formatting = true;
         break;
       case ContentRef::kType:
-        item.type()->item = &item;
+        s_.type_of(item)->item = r;
         break;
       default:
         break;
@@ -123,20 +144,22 @@ class Engine {
 
   // ContentType.delete: deletes every child; deleted children that predate the
   // transaction are queued for merging.
-  void delete_content(Transaction& txn, Item& item) {
+  void delete_content(Transaction& txn, const Item& item) {
     if (item.ref != ContentRef::kType) return;
-    Type* type = item.type();
-    for (Item* child = type->start; child != nullptr; child = child->right) {
-      if (!child->deleted) {
-        delete_item(txn, *child);
-      } else if (child->id.clock < txn.before(child->id.client)) {
+    Type* type = s_.type_of(item);
+    for (ItemRef child = type->start; child != 0; child = at(child).right) {
+      const Item& c = at(child);
+      if (!c.deleted) {
+        delete_item(txn, child);
+      } else if (c.id.clock < txn.before(c.id.client)) {
         txn.merge_structs.push_back(child);
       }
     }
     for (const auto& [key, tail] : type->map) {
-      if (!tail->deleted) {
-        delete_item(txn, *tail);
-      } else if (tail->id.clock < txn.before(tail->id.client)) {
+      const Item& t = at(tail);
+      if (!t.deleted) {
+        delete_item(txn, tail);
+      } else if (t.id.clock < txn.before(t.id.client)) {
         txn.merge_structs.push_back(tail);
       }
     }
@@ -146,61 +169,67 @@ class Engine {
   // ---- items (Item.js) ---------------------------------------------------------
 
   // splitItem
-  Item* split_item(Transaction& txn, Item* left, std::uint64_t diff) {
-    Item* right = s_.new_item();
-    right->kind = Item::Kind::kItem;
-    right->id = {left->id.client, left->id.clock + diff};
-    right->left = left;
-    right->has_origin = true;
-    right->origin = {left->id.client, left->id.clock + diff - 1};
-    right->right = left->right;
-    right->has_right_origin = left->has_right_origin;
-    right->right_origin = left->right_origin;
-    right->parent = left->parent;
-    right->parent_sub = left->parent_sub;
-    splice_content(*left, *right, diff);
-    right->length = left->length - diff;
-    right->countable = countable(right->ref);
-    right->deleted = left->deleted;
-    right->keep = left->keep;
-    left->right = right;
-    if (right->right != nullptr) right->right->left = right;
-    txn.merge_structs.push_back(right);
-    if (right->parent_sub != nullptr && right->right == nullptr) right->parent->map_set(right->parent_sub, right);
-    left->length = diff;
-    return right;
+  ItemRef split_item(Transaction& txn, ItemRef left_ref, std::uint64_t diff) {
+    const ItemRef right_ref = s_.new_item();
+    Item& left = at(left_ref);
+    Item& right = at(right_ref);
+    const auto d = static_cast<std::uint32_t>(diff);
+    right.kind = Item::Kind::kItem;
+    right.id = {left.id.client, left.id.clock + d};
+    right.left = left_ref;
+    right.has_origin = true;
+    right.origin = {left.id.client, left.id.clock + d - 1};
+    right.right = left.right;
+    right.has_right_origin = left.has_right_origin;
+    right.right_origin = left.right_origin;
+    right.parent = left.parent;
+    right.parent_sub = left.parent_sub;
+    splice_content(left, right, diff);
+    right.length = left.length - d;
+    right.countable = countable(right.ref);
+    right.deleted = left.deleted;
+    right.keep = left.keep;
+    left.right = right_ref;
+    if (right.right != 0) at(right.right).left = right_ref;
+    txn.merge_structs.push_back(right_ref);
+    if (right.parent_sub != 0 && right.right == 0) type(right.parent).map_set(right.parent_sub, right_ref);
+    left.length = d;
+    return right_ref;
   }
 
   // findIndexCleanStart
-  std::size_t find_index_clean_start(Transaction& txn, ClientStructs& structs, std::uint64_t clock) {
-    const std::size_t index = find_index(structs, clock);
-    Item* s = structs[index];
-    if (s->id.clock < clock && s->is_item()) {
-      structs.insert(index + 1, split_item(txn, s, clock - s->id.clock));
+  std::size_t find_index_clean_start(Transaction& txn, ClientStructs& structs, std::uint32_t clock) {
+    const std::size_t index = structs.find(clock);
+    const ItemRef r = structs[index];
+    const Item& s = at(r);
+    if (s.id.clock < clock && s.is_item()) {
+      structs.insert(index + 1, split_item(txn, r, clock - s.id.clock), clock);
       return index + 1;
     }
     return index;
   }
 
-  Item* get_item_clean_start(Transaction& txn, Id id) {
-    auto& structs = *s_.store.structs(id.client);
+  ItemRef get_item_clean_start(Transaction& txn, ItemId id) {
+    ClientStructs& structs = s_.store.structs(id.client);
     return structs[find_index_clean_start(txn, structs, id.clock)];
   }
 
-  Item* get_item_clean_end(Transaction& txn, Id id) {
-    auto& structs = *s_.store.structs(id.client);
-    const std::size_t index = find_index(structs, id.clock);
-    Item* s = structs[index];
-    if (id.clock != s->id.clock + s->length - 1 && !s->is_gc()) {
-      structs.insert(index + 1, split_item(txn, s, id.clock - s->id.clock + 1));
+  ItemRef get_item_clean_end(Transaction& txn, ItemId id) {
+    ClientStructs& structs = s_.store.structs(id.client);
+    const std::size_t index = structs.find(id.clock);
+    const ItemRef r = structs[index];
+    const Item& s = at(r);
+    if (id.clock != s.id.clock + s.length - 1 && !s.is_gc()) {
+      structs.insert(index + 1, split_item(txn, r, id.clock - s.id.clock + 1), id.clock + 1);
     }
-    return s;
+    return r;
   }
 
   // Item.getMissing: the client of a missing dependency, or resolves the item's
   // neighbours and parent and returns nullopt.
-  std::optional<std::uint64_t> get_missing(Transaction& txn, Item& item) {
-    StructStore& store = s_.store;
+  std::optional<ClientSlot> get_missing(Transaction& txn, ItemRef r) {
+    const StructStore& store = s_.store;
+    Item& item = at(r);
     if (item.has_origin && item.origin.client != item.id.client &&
         item.origin.clock >= store.state(item.origin.client)) {
       return item.origin.client;
@@ -215,136 +244,140 @@ class Engine {
     }
     if (item.has_origin) {
       item.left = get_item_clean_end(txn, item.origin);
-      item.origin = item.left->last_id();
+      item.origin = at(item.left).last_id();
     }
     if (item.has_right_origin) {
       item.right = get_item_clean_start(txn, item.right_origin);
-      item.right_origin = item.right->id;
+      item.right_origin = at(item.right).id;
     }
-    if ((item.left != nullptr && item.left->is_gc()) || (item.right != nullptr && item.right->is_gc())) {
-      item.parent = nullptr;
+    const Item* left = item.left != 0 ? &at(item.left) : nullptr;
+    const Item* right = item.right != 0 ? &at(item.right) : nullptr;
+    if ((left != nullptr && left->is_gc()) || (right != nullptr && right->is_gc())) {
+      item.parent = 0;
       item.parent_is_id = false;
-    } else if (item.parent == nullptr && !item.parent_is_id) {
-      if (item.left != nullptr && item.left->is_item()) {
-        item.parent = item.left->parent;
-        item.parent_sub = item.left->parent_sub;
-      } else if (item.right != nullptr && item.right->is_item()) {
-        item.parent = item.right->parent;
-        item.parent_sub = item.right->parent_sub;
+    } else if (item.parent == 0 && !item.parent_is_id) {
+      if (left != nullptr && left->is_item()) {
+        item.parent = left->parent;
+        item.parent_sub = left->parent_sub;
+      } else if (right != nullptr && right->is_item()) {
+        item.parent = right->parent;
+        item.parent_sub = right->parent_sub;
       }
     } else if (item.parent_is_id) {
-      Item* parent_item = get_item(store, item.parent_id());
+      const Item& parent_item = at(get_item(item.parent_id()));
       item.parent_is_id = false;
-      if (item.ref == ContentRef::kString || item.ref == ContentRef::kDeleted) {
-        item.extra.reset();  // it held only the parent id
-      }
+      item.origin = {};
       // A GC'd parent, or one whose type was garbage-collected to ContentDeleted,
       // has no type: the item becomes GC.
-      item.parent = parent_item->is_item() && parent_item->ref == ContentRef::kType ? parent_item->type() : nullptr;
+      item.parent = parent_item.is_item() && parent_item.ref == ContentRef::kType ? s_.type_of(parent_item)->self : 0;
     }
     return std::nullopt;
   }
 
-  static bool same_origin(bool has_a, Id a, bool has_b, Id b) { return has_a == has_b && (!has_a || a == b); }
+  static bool same_origin(bool has_a, ItemId a, bool has_b, ItemId b) { return has_a == has_b && (!has_a || a == b); }
 
   // Item.integrate: YATA.
-  void integrate(Transaction& txn, Item& item, std::uint64_t offset) {
+  void integrate(Transaction& txn, ItemRef r, std::uint64_t offset) {
+    Item& item = at(r);
     if (offset > 0) {
-      item.id.clock += offset;
+      const auto o = static_cast<std::uint32_t>(offset);
+      item.id.clock += o;
       item.left = get_item_clean_end(txn, {item.id.client, item.id.clock - 1});
       item.has_origin = true;
-      item.origin = item.left->last_id();
+      item.origin = at(item.left).last_id();
       Item tail;
       splice_content(item, tail, offset);  // `item` keeps the head, `tail` gets the rest
-      s_.text.release(item);
-      item.text_data = tail.text_data;
+      s_.release_content(item);
+      item.content = tail.content;
       item.text_size = tail.text_size;
-      item.extra = std::move(tail.extra);
-      item.length -= offset;
+      item.length -= o;
     }
-    if (item.parent == nullptr) {
+    if (item.parent == 0) {
       // GC.integrate: the item's position or parent is gone.
       item.kind = Item::Kind::kGc;
-      s_.text.release(item);
-      item.extra.reset();
-      add_struct(txn, s_.store, &item);
+      s_.release_content(item);
+      add_struct(txn, r);
       return;
     }
-    Type* parent = item.parent;
-    parent->hint_valid = false;
-    if ((item.left == nullptr && (item.right == nullptr || item.right->left != nullptr)) ||
-        (item.left != nullptr && item.left->right != item.right)) {
-      Item* left = item.left;
-      Item* o;
-      if (left != nullptr) {
-        o = left->right;
-      } else if (item.parent_sub != nullptr) {
-        o = parent->map_get(item.parent_sub);
-        while (o != nullptr && o->left != nullptr) o = o->left;
+    Type& parent = type(item.parent);
+    if (&parent != s_.editing) parent.markers.clear();
+    if ((item.left == 0 && (item.right == 0 || at(item.right).left != 0)) ||
+        (item.left != 0 && at(item.left).right != item.right)) {
+      ItemRef left = item.left;
+      ItemRef o;
+      if (left != 0) {
+        o = at(left).right;
+      } else if (item.parent_sub != 0) {
+        o = parent.map_get(item.parent_sub);
+        while (o != 0 && at(o).left != 0) o = at(o).left;
       } else {
-        o = parent->start;
+        o = parent.start;
       }
       ItemSet& conflicting = s_.conflicting;
       ItemSet& before_origin = s_.before_origin;
       conflicting.clear();
       before_origin.clear();
-      while (o != nullptr && o != item.right) {
+      while (o != 0 && o != item.right) {
+        const Item& other = at(o);
         before_origin.insert(o);
         conflicting.insert(o);
-        if (same_origin(item.has_origin, item.origin, o->has_origin, o->origin)) {
-          if (o->id.client < item.id.client) {
+        if (same_origin(item.has_origin, item.origin, other.has_origin, other.origin)) {
+          if (s_.store.client(other.id.client) < s_.store.client(item.id.client)) {
             left = o;
             conflicting.clear();
-          } else if (same_origin(item.has_right_origin, item.right_origin, o->has_right_origin, o->right_origin)) {
+          } else if (same_origin(item.has_right_origin, item.right_origin, other.has_right_origin,
+                                 other.right_origin)) {
             break;
           }
-        } else if (o->has_origin && before_origin.contains(get_item(s_.store, o->origin))) {
-          if (!conflicting.contains(get_item(s_.store, o->origin))) {
+        } else if (other.has_origin && before_origin.contains(get_item(other.origin))) {
+          if (!conflicting.contains(get_item(other.origin))) {
             left = o;
             conflicting.clear();
           }
         } else {
           break;
         }
-        o = o->right;
+        o = other.right;
       }
       item.left = left;
     }
-    if (item.left != nullptr) {
-      item.right = item.left->right;
-      item.left->right = &item;
+    if (item.left != 0) {
+      Item& left = at(item.left);
+      item.right = left.right;
+      left.right = r;
     } else {
-      Item* r;
-      if (item.parent_sub != nullptr) {
-        r = parent->map_get(item.parent_sub);
-        while (r != nullptr && r->left != nullptr) r = r->left;
+      ItemRef right;
+      if (item.parent_sub != 0) {
+        right = parent.map_get(item.parent_sub);
+        while (right != 0 && at(right).left != 0) right = at(right).left;
       } else {
-        r = parent->start;
-        parent->start = &item;
+        right = parent.start;
+        parent.start = r;
       }
-      item.right = r;
+      item.right = right;
     }
-    if (item.right != nullptr) {
-      item.right->left = &item;
-    } else if (item.parent_sub != nullptr) {
-      parent->map_set(item.parent_sub, &item);
-      if (item.left != nullptr) delete_item(txn, *item.left);  // the previous value is overwritten
+    if (item.right != 0) {
+      at(item.right).left = r;
+    } else if (item.parent_sub != 0) {
+      parent.map_set(item.parent_sub, r);
+      if (item.left != 0) delete_item(txn, item.left);  // the previous value is overwritten
     }
-    if (item.parent_sub == nullptr && item.countable && !item.deleted) parent->length += item.length;
-    add_struct(txn, s_.store, &item);
-    integrate_content(txn, item);
+    if (item.parent_sub == 0 && item.countable && !item.deleted) parent.length += item.length;
+    add_struct(txn, r);
+    integrate_content(txn, r);
     add_changed_type(txn, parent);
-    if ((parent->item != nullptr && parent->item->deleted) || (item.parent_sub != nullptr && item.right != nullptr)) {
-      delete_item(txn, item);
+    if ((parent.item != 0 && at(parent.item).deleted) || (item.parent_sub != 0 && item.right != 0)) {
+      delete_item(txn, r);
     }
   }
 
   // Item.delete
-  void delete_item(Transaction& txn, Item& item) {
+  void delete_item(Transaction& txn, ItemRef r) {
+    Item& item = at(r);
     if (item.deleted || !item.is_item()) return;
-    Type* parent = item.parent;
-    parent->hint_valid = false;
-    if (item.countable && item.parent_sub == nullptr) parent->length -= item.length;
+    Type& parent = type(item.parent);
+    if (&parent != s_.editing) parent.markers.clear();
+    if (item.countable && item.parent_sub == 0) parent.length -= item.length;
     item.deleted = true;
     txn.delete_set.add_joining(item.id.client, {item.id.clock, item.length});
     add_changed_type(txn, parent);
@@ -353,46 +386,46 @@ class Engine {
 
   // Item.gc: a deleted item keeps its place but loses its content; the
   // descendants of a deleted type become GC structs.
-  void gc_item(Item& item, bool parent_gcd) {
+  void gc_item(ItemRef r, bool parent_gcd) {
+    Item& item = at(r);
     if (item.ref == ContentRef::kType) {
-      Type* type = item.type();
-      for (Item* child = type->start; child != nullptr;) {
-        Item* next = child->right;
-        gc_item(*child, true);
+      Type* type = s_.type_of(item);
+      for (ItemRef child = type->start; child != 0;) {
+        const ItemRef next = at(child).right;
+        gc_item(child, true);
         child = next;
       }
-      type->start = nullptr;
+      type->start = 0;
       for (const auto& [key, tail] : type->map) {
-        for (Item* n = tail; n != nullptr;) {
-          Item* next = n->left;
-          gc_item(*n, true);
+        for (ItemRef n = tail; n != 0;) {
+          const ItemRef next = at(n).left;
+          gc_item(n, true);
           n = next;
         }
       }
       type->map_clear();
     }
+    s_.release_content(item);
     if (parent_gcd) {
       // replaceStruct(store, item, new GC(item.id, item.length))
       item.kind = Item::Kind::kGc;
       item.ref = ContentRef::kNone;
-      s_.text.release(item);
-      item.extra.reset();
     } else {
       item.ref = ContentRef::kDeleted;
       item.countable = false;
-      s_.text.release(item);
-      item.extra.reset();
     }
   }
 
   // Item.mergeWith / GC.mergeWith
-  bool merge_with(Item& left, Item& right) {
+  bool merge_with(ItemRef left_ref, ItemRef right_ref) {
+    Item& left = at(left_ref);
+    Item& right = at(right_ref);
     if (left.is_gc()) {
       if (!right.is_gc()) return false;
       left.length += right.length;
       return true;
     }
-    if (!right.is_item() || !right.has_origin || !(right.origin == left.last_id()) || left.right != &right ||
+    if (!right.is_item() || !right.has_origin || !(right.origin == left.last_id()) || left.right != right_ref ||
         !same_origin(left.has_right_origin, left.right_origin, right.has_right_origin, right.right_origin) ||
         left.id.client != right.id.client || left.end() != right.id.clock || left.deleted != right.deleted ||
         left.ref != right.ref || !merge_content(left, right)) {
@@ -400,7 +433,7 @@ class Engine {
     }
     if (right.keep) left.keep = true;
     left.right = right.right;
-    if (left.right != nullptr) left.right->left = &left;
+    if (left.right != 0) at(left.right).left = left_ref;
     left.length += right.length;
     return true;
   }
@@ -410,14 +443,16 @@ class Engine {
   // tryToMergeWithLefts: merges structs[pos] into its left neighbours while they
   // allow it; returns how many were merged away.
   std::size_t try_merge_with_lefts(ClientStructs& structs, std::size_t pos) {
-    Item* right = structs[pos];
-    Item* left = structs[pos - 1];
+    ItemRef right = structs[pos];
+    ItemRef left = structs[pos - 1];
     std::size_t i = pos;
-    for (; i > 0; right = left, left = i - 1 > 0 ? structs[i - 2] : nullptr, --i) {
-      if (left->is_deleted() == right->is_deleted() && left->kind == right->kind) {
-        if (merge_with(*left, *right)) {
-          if (right->is_item() && right->parent_sub != nullptr && right->parent->map_get(right->parent_sub) == right) {
-            right->parent->map_set(right->parent_sub, left);
+    for (; i > 0; right = left, left = i - 1 > 0 ? structs[i - 2] : 0, --i) {
+      const Item& l = at(left);
+      const Item& r = at(right);
+      if (l.is_deleted() == r.is_deleted() && l.kind == r.kind) {
+        if (merge_with(left, right)) {
+          if (r.is_item() && r.parent_sub != 0 && type(r.parent).map_get(r.parent_sub) == right) {
+            type(r.parent).map_set(r.parent_sub, left);
           }
           s_.dead.push_back(right);
           continue;
@@ -434,15 +469,15 @@ class Engine {
 
   void try_gc_delete_set(const DeleteSet& ds) {
     for (const auto& c : ds.clients()) {
-      auto& structs = *s_.store.structs(c.client);
+      ClientStructs& structs = s_.store.structs(static_cast<ClientSlot>(c.client));
       std::size_t hint = structs.size() - 1;  // the ranges are sorted: each search starts at the last
       for (std::size_t di = c.ranges.size(); di-- > 0;) {
         const DeleteRange& d = c.ranges[di];
         const std::uint64_t end = d.clock + d.len;
-        hint = structs.find_near(d.clock, hint);
+        hint = structs.find_near(static_cast<std::uint32_t>(d.clock), hint);
         for (std::size_t si = hint; si < structs.size() && structs.clock_at(si) < end; ++si) {
-          Item* s = structs[si];
-          if (s->is_item() && s->deleted && !s->keep) gc_item(*s, false);
+          const Item& s = at(structs[si]);
+          if (s.is_item() && s.deleted && !s.keep) gc_item(structs[si], false);
         }
       }
     }
@@ -450,12 +485,12 @@ class Engine {
 
   void try_merge_delete_set(const DeleteSet& ds) {
     for (const auto& c : ds.clients()) {
-      auto& structs = *s_.store.structs(c.client);
+      ClientStructs& structs = s_.store.structs(static_cast<ClientSlot>(c.client));
       auto si = static_cast<std::ptrdiff_t>(structs.size() - 1);
       for (std::size_t di = c.ranges.size(); di-- > 0;) {
         const DeleteRange& d = c.ranges[di];
-        const std::size_t last =
-            structs.find_near(d.clock + d.len - 1, static_cast<std::size_t>(std::max<std::ptrdiff_t>(si, 0)));
+        const std::size_t last = structs.find_near(static_cast<std::uint32_t>(d.clock + d.len - 1),
+                                                   static_cast<std::size_t>(std::max<std::ptrdiff_t>(si, 0)));
         si = static_cast<std::ptrdiff_t>(std::min(structs.size() - 1, 1 + last));
         while (si > 0 && structs.clock_at(static_cast<std::size_t>(si)) >= d.clock) {
           si -= 1 + static_cast<std::ptrdiff_t>(try_merge_with_lefts(structs, static_cast<std::size_t>(si)));
@@ -499,26 +534,25 @@ class Engine {
       s_.spare_transactions.push_back(std::move(txn));
     }
     s_.cleanups.clear();
-    for (Item* item : s_.dead) s_.free_item(item);
+    for (ItemRef item : s_.dead) s_.free_item(item);
     s_.dead.clear();
-    if (s_.text.wants_compaction(s_.pool.size())) s_.compact_text();
+    if (s_.text.wants_compaction(s_.items.size())) s_.compact_text();
   }
-
-  DocState& state() { return s_; }
 
   // writeUpdateMessageFromTransaction: the structs added since the transaction
   // began and what it deleted; nullopt when it changed nothing.
-  std::optional<Bytes> transaction_update(const Transaction& txn) const {
+  [[nodiscard]] std::optional<Bytes> transaction_update(const Transaction& txn) const {
     if (txn.delete_set.empty() && txn.grown.empty()) return std::nullopt;
-    StateVector before;
-    for (const auto& [client, clock] : txn.grown.entries()) before.set(client, clock);
-    return write_structs_and_ds<EncoderV1>(before, txn.delete_set, /*only_target=*/true);
+    auto& starts = s_.update_starts;
+    starts.assign(txn.grown.entries().begin(), txn.grown.entries().end());
+    return write_update_v1(s_, starts, &txn.delete_set);
   }
 
   static void reset(Transaction& txn) {
     txn.grown.clear();
     txn.delete_set.clear();
     txn.merge_structs.clear();
+    if (txn.merge_structs.capacity() > kKeptScratch) txn.merge_structs = {};
     txn.changed.clear();
     txn.need_formatting_cleanup = false;
   }
@@ -528,7 +562,7 @@ class Engine {
     // Observers: only YText's matters to the document — after a remote change to a
     // text that ever held formatting, Yjs cleans up formatting markers.
     for (const auto& [type, unused] : txn.changed.entries()) {
-      if (type->item == nullptr || !type->item->deleted) {
+      if (type->item == 0 || !at(type->item).deleted) {
         if (!txn.local && type->is_text_class() && type->has_formatting) txn.need_formatting_cleanup = true;
       }
     }
@@ -536,8 +570,8 @@ class Engine {
     if (s_.gc) try_gc_delete_set(txn.delete_set);
     try_merge_delete_set(txn.delete_set);
     for (const auto& [client, before] : txn.grown.entries()) {
-      auto& structs = *s_.store.structs(client);
-      const std::size_t first = std::max<std::size_t>(find_index(structs, before), 1);
+      ClientStructs& structs = s_.store.structs(client);
+      const std::size_t first = std::max<std::size_t>(structs.find(before), 1);
       for (std::size_t i = structs.size() - 1; i >= first;) {
         const std::size_t merged = try_merge_with_lefts(structs, i);
         if (i < first + 1 + merged) break;
@@ -545,66 +579,76 @@ class Engine {
       }
       // A transaction that more than doubled the client's structs (loading a
       // document) leaves up to half the arrays' capacity unused; give it back.
-      if (2 * first < structs.size()) structs.shrink_to_fit();
+      if (2 * first < structs.size() && structs.spare() > 16) structs.shrink_to_fit();
     }
     // Splits are mostly recorded in clock order, one client after another, so
     // each search starts where the previous one of the same client ended.
     ClientStructs* hint_structs = nullptr;
     std::size_t hint = 0;
     for (std::size_t k = txn.merge_structs.size(); k-- > 0;) {
-      const Id id = txn.merge_structs[k]->id;
-      auto& structs = *s_.store.structs(id.client);
-      const std::size_t pos =
-          &structs == hint_structs ? structs.find_near(id.clock, hint) : find_index(structs, id.clock);
+      const ItemId id = at(txn.merge_structs[k]).id;
+      ClientStructs& structs = s_.store.structs(id.client);
+      const std::size_t pos = &structs == hint_structs ? structs.find_near(id.clock, hint) : structs.find(id.clock);
       hint_structs = &structs;
       hint = pos;
       if (pos + 1 < structs.size() && try_merge_with_lefts(structs, pos + 1) > 1) continue;
       if (pos > 0) try_merge_with_lefts(structs, pos);
     }
     // Another peer uses our client id: take a fresh one, as Yjs does.
-    if (!txn.local && txn.grown.contains(s_.client_id)) {
-      s_.client_id = random_client_id();
+    if (!txn.local) {
+      const ClientSlot own = s_.store.find(s_.client_id);
+      if (own != StructStore::kNoSlot && txn.grown.contains(own)) s_.client_id = random_client_id();
     }
-    if (s_.on_update) {
-      if (auto update = transaction_update(txn)) s_.on_update(*update);
+    if (s_.on_update || s_.capture != nullptr) {
+      if (auto update = transaction_update(txn)) {
+        if (s_.on_update) s_.on_update(*update);
+        if (s_.capture != nullptr) {
+          *s_.capture = std::move(update);
+          s_.capture = nullptr;  // only the first
+        }
+      }
     }
   }
 
   // ---- the rich-text formatting cleanup (YText.js) -----------------------------
 
   // cleanupFormattingGap
-  std::size_t cleanup_formatting_gap(Transaction& txn, Item* start, Item* curr, const Attributes& start_attrs,
+  std::size_t cleanup_formatting_gap(Transaction& txn, ItemRef start, ItemRef curr, const Attributes& start_attrs,
                                      Attributes& curr_attrs) {
-    Item* end = start;
-    std::vector<std::pair<std::string, Item*>> end_formats;
-    while (end != nullptr && (!end->countable || end->deleted)) {
-      if (!end->deleted && end->ref == ContentRef::kFormat) {
+    ItemRef end = start;
+    std::vector<std::pair<std::string, ItemRef>> end_formats;
+    while (end != 0 && (!at(end).countable || at(end).deleted)) {
+      const Item& e = at(end);
+      if (!e.deleted && e.ref == ContentRef::kFormat) {
+        const std::string& key = s_.key(e);
         bool found = false;
         for (auto& [k, v] : end_formats) {
-          if (k == end->key()) {
+          if (k == key) {
             v = end;
             found = true;
           }
         }
-        if (!found) end_formats.emplace_back(end->key(), end);
+        if (!found) end_formats.emplace_back(key, end);
       }
-      end = end->right;
+      end = e.right;
     }
     std::size_t cleanups = 0;
     bool reached_curr = false;
     while (start != end) {
       if (curr == start) reached_curr = true;
-      if (!start->deleted && start->ref == ContentRef::kFormat) {
-        const std::string& key = start->key();
-        const AttrRef value_ref = format_value(*start);
+      const Item& s = at(start);
+      if (!s.deleted && s.ref == ContentRef::kFormat) {
+        const ItemExtra& format = s_.format(s);
+        const std::string& key = format.str;
+        const AttrRef value_ref = format_value(format);
         const AttrRef* value = &value_ref;
         const AttrRef* start_value = attr_get(start_attrs, key);
-        Item* end_format = nullptr;
+        ItemRef end_format = 0;
         for (auto& [k, v] : end_formats) {
           if (k == key) end_format = v;
         }
         if (end_format != start || same_value(start_value, value)) {
-          delete_item(txn, *start);
+          delete_item(txn, start);
           ++cleanups;
           if (!reached_curr && same_value(attr_get(curr_attrs, key), value) && !same_value(start_value, value)) {
             if (start_value == nullptr) {
@@ -614,48 +658,51 @@ class Engine {
             }
           }
         }
-        if (!reached_curr && !start->deleted) update_attributes(curr_attrs, *start);
+        if (!reached_curr && !s.deleted) update_attributes(curr_attrs, format);
       }
-      start = start->right;
+      start = s.right;
     }
     return cleanups;
   }
 
   // cleanupContextlessFormattingGap
-  void cleanup_contextless_gap(Transaction& txn, Item* item) {
-    while (item != nullptr && item->right != nullptr && (item->right->deleted || !item->right->countable)) {
-      item = item->right;
+  void cleanup_contextless_gap(Transaction& txn, ItemRef item) {
+    while (item != 0 && at(item).right != 0 && (at(at(item).right).deleted || !at(at(item).right).countable)) {
+      item = at(item).right;
     }
     std::vector<std::string> seen;
-    while (item != nullptr && (item->deleted || !item->countable)) {
-      if (!item->deleted && item->ref == ContentRef::kFormat) {
-        if (std::find(seen.begin(), seen.end(), item->key()) != seen.end()) {
-          delete_item(txn, *item);
+    while (item != 0 && (at(item).deleted || !at(item).countable)) {
+      const Item& i = at(item);
+      if (!i.deleted && i.ref == ContentRef::kFormat) {
+        const std::string& key = s_.key(i);
+        if (std::find(seen.begin(), seen.end(), key) != seen.end()) {
+          delete_item(txn, item);
         } else {
-          seen.push_back(item->key());
+          seen.push_back(key);
         }
       }
-      item = item->left;
+      item = i.left;
     }
   }
 
   // cleanupYTextFormatting
   void cleanup_text_formatting(Transaction& txn, Type* type) {
-    Item* start = type->start;
-    Item* end = type->start;
+    ItemRef start = type->start;
+    ItemRef end = type->start;
     Attributes start_attrs;
     Attributes curr_attrs;
-    while (end != nullptr) {
-      if (!end->deleted) {
-        if (end->ref == ContentRef::kFormat) {
-          update_attributes(curr_attrs, *end);
+    while (end != 0) {
+      const Item& e = at(end);
+      if (!e.deleted) {
+        if (e.ref == ContentRef::kFormat) {
+          update_attributes(curr_attrs, s_.format(e));
         } else {
           cleanup_formatting_gap(txn, start, end, start_attrs, curr_attrs);
           start_attrs = curr_attrs;
           start = end;
         }
       }
-      end = end->right;
+      end = e.right;
     }
   }
 
@@ -664,13 +711,13 @@ class Engine {
   void iterate_structs(Transaction& txn, ClientStructs& structs, std::uint64_t clock_start, std::uint64_t len, F&& f) {
     if (len == 0) return;
     const std::uint64_t clock_end = clock_start + len;
-    std::size_t index = find_index_clean_start(txn, structs, clock_start);
-    Item* s;
+    std::size_t index = find_index_clean_start(txn, structs, static_cast<std::uint32_t>(clock_start));
+    ItemRef s;
     do {
       s = structs[index++];
-      if (clock_end < s->end()) find_index_clean_start(txn, structs, clock_end);
+      if (clock_end < at(s).end()) find_index_clean_start(txn, structs, static_cast<std::uint32_t>(clock_end));
       f(s);
-    } while (index < structs.size() && structs[index]->id.clock < clock_end);
+    } while (index < structs.size() && structs.clock_at(index) < clock_end);
   }
 
   // cleanupYTextAfterTransaction: runs while `txn` is being cleaned up, deleting in
@@ -683,27 +730,29 @@ class Engine {
     for (const auto& [client, clock] : txn.grown.entries()) {
       const std::uint64_t after = s_.store.state(client);
       // Yjs passes the after clock as the length, which reaches to the end.
-      iterate_structs(txn, *s_.store.structs(client), clock, after, [&](Item* s) {
-        if (!s->is_deleted() && s->ref == ContentRef::kFormat) add_full(s->parent);
+      iterate_structs(txn, s_.store.structs(client), clock, after, [&](ItemRef r) {
+        const Item& s = at(r);
+        if (!s.is_deleted() && s.ref == ContentRef::kFormat) add_full(&type(s.parent));
       });
     }
     transact(
         [&](Transaction& t) {
           for (const auto& c : txn.delete_set.clients()) {
-            auto* structs = s_.store.structs(c.client);
-            if (structs == nullptr) continue;
-            const std::uint64_t state = structs->back()->end();
+            const auto client = static_cast<ClientSlot>(c.client);
+            ClientStructs& structs = s_.store.structs(client);
+            if (structs.empty()) continue;
+            const std::uint64_t state = structs.state();
             for (const DeleteRange& d : c.ranges) {
               if (d.clock >= state) break;
-              iterate_structs(txn, *structs, d.clock, d.len, [&](Item* s) {
-                if (s->is_gc() || !s->parent->has_formatting ||
-                    std::find(full.begin(), full.end(), s->parent) != full.end()) {
-                  return;
-                }
-                if (s->ref == ContentRef::kFormat) {
-                  add_full(s->parent);
+              iterate_structs(txn, structs, d.clock, d.len, [&](ItemRef r) {
+                const Item& s = at(r);
+                if (s.is_gc()) return;
+                Type* parent = &type(s.parent);
+                if (!parent->has_formatting || std::find(full.begin(), full.end(), parent) != full.end()) return;
+                if (s.ref == ContentRef::kFormat) {
+                  add_full(parent);
                 } else {
-                  cleanup_contextless_gap(t, s);
+                  cleanup_contextless_gap(t, r);
                 }
               });
             }
@@ -715,75 +764,129 @@ class Engine {
 
   // ---- applying updates (encoding.js, DeleteSet.js) ------------------------------
 
-  // readClientsStructRefs: the update's structs as unintegrated items, by client
-  // (a later group of the same client replaces an earlier one, as in Yjs).
-  // Fills `scratch.refs` and `scratch.items`.
-  void make_refs(const DecodedUpdate& update, ApplyScratch& scratch) {
-    auto& refs = scratch.refs;
-    auto& items = scratch.items;
+  // An id of the update as one of the document; most name the item's own client.
+  ItemId intern_id(Id id, const Block& of, ClientSlot of_slot) {
+    return {id.client == of.id.client ? of_slot : s_.store.slot(id.client), static_cast<std::uint32_t>(id.clock)};
+  }
+
+  // readClientsStructRefs + readDeleteSet: the update's structs as unintegrated
+  // items (scratch.refs / items, each client's in clock order) and its delete
+  // set. Bad bytes, or a clock beyond kMaxClock, leave the document as it was
+  // (a root is created only once the whole update has been read; the items
+  // made so far are freed).
+  Status read_refs(ByteView update, UpdateFormat format, ApplyScratch& scratch) {
+    StringArena arena;  // strings the v2 decoder had to copy: used before it goes
+    Status st = format == UpdateFormat::kV1 ? read_refs<DecoderV1>(update, arena, scratch)
+                                            : read_refs<DecoderV2>(update, arena, scratch);
+    if (!st.ok()) {
+      for (ItemRef r : scratch.items) s_.free_item(r);
+      scratch.clear();
+      return st;
+    }
+    // An update that more than doubles a client's structs (a document being
+    // loaded) gets the room at once rather than by doubling (and trimming).
+    for (const auto& [client, r] : scratch.refs.entries()) {
+      ClientStructs& structs = s_.store.structs(client);
+      if (r.end - r.i > std::max<std::size_t>(64, structs.size())) {
+        structs.reserve(structs.size() + (r.end - r.i));
+      }
+    }
     std::size_t text_bytes = 0;
-    for (const Block& b : update.blocks) {
-      if (b.kind == BlockKind::kItem && b.ref == ContentRef::kString) text_bytes += b.text.size();
-    }
+    for (const auto& [ref, text] : scratch.texts) text_bytes += text.size();
     s_.text.make_room(text_bytes);
-    std::size_t next_group = 0;
-    std::uint64_t group_client = 0;
-    for (std::size_t k = 0; k < update.blocks.size(); ++k) {
-      const Block& b = update.blocks[k];
-      if (next_group < update.group_starts.size() && update.group_starts[next_group] == k) {
-        ++next_group;
-        group_client = b.id.client;
-        ClientRefs& r = refs[group_client];
-        for (std::size_t k2 = r.i; k2 < r.end; ++k2) s_.discard.push_back(items[k2]);
-        r = ClientRefs{items.size(), items.size(), false};  // a second group of a client replaces the first
+    for (const auto& [ref, text] : scratch.texts) s_.text.assign(at(ref), text);
+    for (const auto& [ref, name] : scratch.roots) at(ref).parent = s_.get_root(name)->self;
+    return {};
+  }
+
+  template <class Dec>
+  Status read_refs(ByteView update, StringArena& arena, ApplyScratch& scratch) {
+    Dec dec(update, arena, s_.limits);
+    LazyReader<Dec> reader(dec, false);
+    std::uint64_t group = 0;
+    ClientSlot group_client = 0;
+    while (reader.has_curr()) {
+      const Block& b = reader.curr();
+      if (b.end() > kMaxClock || (b.has_origin && b.origin.clock > kMaxClock) ||
+          (b.has_right_origin && b.right_origin.clock > kMaxClock) ||
+          (b.parent_kind == ParentKind::kId && b.parent_id.clock > kMaxClock)) {
+        return engine_error(CrdtErrc::kLimit, "update: a clock beyond 2^32, more than a document holds");
       }
-      Item* item = s_.new_item();
-      item->id = b.id;
-      item->length = b.length;
-      if (b.kind == BlockKind::kGc) {
-        item->kind = Item::Kind::kGc;
-      } else if (b.kind == BlockKind::kSkip) {
-        item->kind = Item::Kind::kSkip;
-      } else {
-        item->kind = Item::Kind::kItem;
-        item->has_origin = b.has_origin;
-        item->origin = b.origin;
-        item->has_right_origin = b.has_right_origin;
-        item->right_origin = b.right_origin;
-        if (b.parent_kind == ParentKind::kRoot) {
-          item->parent = s_.get_root(b.parent_name);
-        } else if (b.parent_kind == ParentKind::kId) {
-          item->parent_is_id = true;
-          item->ensure_extra().parent_id = b.parent_id;
-        }
-        if (b.has_parent_sub) item->parent_sub = s_.intern(b.parent_sub);
-        item->ref = b.ref;
-        item->type_ref = b.type_ref;
-        item->countable = countable(b.ref);
-        if (b.ref == ContentRef::kString) {
-          s_.text.assign(*item, b.text);
-        } else if (b.ref == ContentRef::kBinary || b.ref == ContentRef::kFormat || b.ref == ContentRef::kDoc) {
-          item->ensure_extra().str.assign(b.text);
-        }
-        if (!b.values.empty()) item->ensure_extra().values.assign(b.values.begin(), b.values.end());
-        if (b.ref == ContentRef::kFormat) item->ensure_extra().value_identity = s_.next_identity++;
-        if (b.ref == ContentRef::kType) {
-          auto type = std::make_unique<Type>();
-          type->type_ref = b.type_ref;
-          type->name.assign(b.text);
-          item->ensure_extra().type = std::move(type);
-        }
+      if (scratch.items.empty() || reader.group() != group) {
+        // A new client (the reader refuses a second group of one).
+        group = reader.group();
+        group_client = s_.store.slot(b.id.client);
+        scratch.refs[group_client] = ClientRefs{scratch.items.size(), scratch.items.size(), false};
       }
-      items.push_back(item);
-      refs[group_client].end = items.size();
+      scratch.items.push_back(make_ref(b, group_client, scratch));
+      scratch.refs[group_client].end = scratch.items.size();
+      reader.next();
     }
+    if (dec.failed()) {
+      return engine_error(CrdtErrc::kMalformed,
+                          "update: truncated, malformed or over the limits in the struct section");
+    }
+    if (!read_delete_set(dec, scratch.delete_set)) {
+      return engine_error(CrdtErrc::kMalformed, "update: truncated or malformed delete set");
+    }
+    return {};
+  }
+
+  // A struct of the update as an unintegrated item.
+  ItemRef make_ref(const Block& b, ClientSlot client, ApplyScratch& scratch) {
+    const ItemRef ref = s_.new_item();
+    Item& item = at(ref);
+    item.id = {client, static_cast<std::uint32_t>(b.id.clock)};
+    item.length = static_cast<std::uint32_t>(b.length);
+    if (b.kind == BlockKind::kGc) {
+      item.kind = Item::Kind::kGc;
+      return ref;
+    }
+    if (b.kind == BlockKind::kSkip) {
+      item.kind = Item::Kind::kSkip;
+      return ref;
+    }
+    item.kind = Item::Kind::kItem;
+    item.has_origin = b.has_origin;
+    if (b.has_origin) item.origin = intern_id(b.origin, b, client);
+    item.has_right_origin = b.has_right_origin;
+    if (b.has_right_origin) item.right_origin = intern_id(b.right_origin, b, client);
+    if (b.parent_kind == ParentKind::kRoot) {
+      scratch.roots.emplace_back(ref, b.parent_name);
+    } else if (b.parent_kind == ParentKind::kId) {
+      item.parent_is_id = true;
+      item.origin = intern_id(b.parent_id, b, client);
+    }
+    if (b.has_parent_sub) item.parent_sub = s_.intern(b.parent_sub);
+    item.ref = b.ref;
+    item.countable = countable(b.ref);
+    switch (b.ref) {
+      case ContentRef::kString:
+        scratch.texts.emplace_back(ref, b.text);
+        break;
+      case ContentRef::kBinary:
+      case ContentRef::kDoc:
+        s_.extra(item).str.assign(b.text);
+        break;
+      case ContentRef::kFormat:
+        s_.extra(item).str.assign(b.text);
+        s_.extra(item).value_identity = s_.next_identity++;
+        break;
+      case ContentRef::kType:
+        s_.add_type(item, b.type_ref, std::string(b.text));
+        break;
+      default:
+        break;
+    }
+    if (!b.values.empty()) s_.extra(item).values.assign(b.values.begin(), b.values.end());
+    return ref;
   }
 
   // Blocks of structs that could not be integrated, grouped by client, for the
   // pending update (they are written, like Yjs's restStructs, with offset 0).
   struct Rest {
-    std::vector<std::pair<std::uint64_t, std::vector<Item*>>> clients;
-    void set(std::uint64_t client, std::vector<Item*> items) {
+    std::vector<std::pair<ClientSlot, std::vector<ItemRef>>> clients;
+    void set(ClientSlot client, std::vector<ItemRef> items) {
       for (auto& [c, v] : clients) {
         if (c == client) {
           v = std::move(items);
@@ -800,8 +903,9 @@ class Engine {
     const auto& items = scratch.items;
     auto& stack = scratch.stack;
     auto& ids = scratch.ids;
+    const StructStore& store = s_.store;
     for (const auto& [client, r] : refs.entries()) ids.push_back(client);
-    std::sort(ids.begin(), ids.end());
+    std::sort(ids.begin(), ids.end(), [&](ClientSlot a, ClientSlot b) { return store.client(a) < store.client(b); });
     if (ids.empty()) return std::nullopt;
 
     auto next_target = [&]() -> ClientRefs* {
@@ -817,20 +921,20 @@ class Engine {
 
     Rest rest;
     OrderedState missing;
-    auto update_missing = [&](std::uint64_t client, std::uint64_t clock) {
-      if (!missing.has(client) || missing.get(client) > clock) missing.set(client, clock);
+    auto update_missing = [&](ClientSlot client, std::uint64_t clock) {
+      const std::uint64_t id = store.client(client);
+      if (!missing.has(id) || missing.get(id) > clock) missing.set(id, clock);
     };
-    Item* head = items[cur->i++];
-    auto& state = scratch.state;
+    ItemRef head = items[cur->i++];
     auto add_stack_to_rest = [&]() {
-      for (Item* item : stack) {
-        const std::uint64_t client = item->id.client;
+      for (ItemRef item : stack) {
+        const ClientSlot client = at(item).id.client;
         ClientRefs* found = refs.find(client);
         if (found != nullptr && !found->removed) {
           ClientRefs& r = *found;
           --r.i;
-          rest.set(client, std::vector<Item*>(items.begin() + static_cast<std::ptrdiff_t>(r.i),
-                                              items.begin() + static_cast<std::ptrdiff_t>(r.end)));
+          rest.set(client, std::vector<ItemRef>(items.begin() + static_cast<std::ptrdiff_t>(r.i),
+                                                items.begin() + static_cast<std::ptrdiff_t>(r.end)));
           r.i = r.end;
           r.removed = true;
         } else {
@@ -842,31 +946,30 @@ class Engine {
     };
 
     for (;;) {
-      if (head->kind != Item::Kind::kSkip) {
-        const std::uint64_t* cached = state.find(head->id.client);
-        const std::uint64_t st =
-            cached != nullptr ? *cached : (state[head->id.client] = s_.store.state(head->id.client));
-        const bool behind = st < head->id.clock;
-        if (behind) {
+      const Item& h = at(head);
+      if (h.kind != Item::Kind::kSkip) {
+        // Yjs caches each client's state as it reads it; the cache always equals
+        // the store's, which is one load away here.
+        const std::uint32_t st = store.state(h.id.client);
+        if (st < h.id.clock) {
           stack.push_back(head);
-          update_missing(head->id.client, head->id.clock - 1);
+          update_missing(h.id.client, h.id.clock - 1);
           add_stack_to_rest();
         } else {
-          const std::uint64_t offset = st - head->id.clock;
-          const auto miss = head->is_item() ? get_missing(txn, *head) : std::nullopt;
+          const std::uint32_t offset = st - h.id.clock;
+          const auto miss = h.is_item() ? get_missing(txn, head) : std::nullopt;
           if (miss) {
             stack.push_back(head);
             ClientRefs* dep = refs.find(*miss);
             if (dep == nullptr || dep->removed || dep->i == dep->end) {
-              update_missing(*miss, s_.store.state(*miss));
+              update_missing(*miss, store.state(*miss));
               add_stack_to_rest();
             } else {
               head = items[dep->i++];
               continue;
             }
-          } else if (offset == 0 || offset < head->length) {
-            integrate_struct(txn, *head, offset);
-            state[head->id.client] = head->end();
+          } else if (offset == 0 || offset < h.length) {
+            integrate_struct(txn, head, offset);
           } else {
             s_.discard.push_back(head);  // already known
           }
@@ -891,31 +994,33 @@ class Engine {
     pending.missing = std::move(missing);
     pending.update = encode_rest(rest);
     for (auto& [client, pending_items] : rest.clients) {
-      for (Item* item : pending_items) s_.discard.push_back(item);
+      for (ItemRef item : pending_items) s_.discard.push_back(item);
     }
     return pending;
   }
 
-  void integrate_struct(Transaction& txn, Item& s, std::uint64_t offset) {
+  void integrate_struct(Transaction& txn, ItemRef r, std::uint32_t offset) {
+    Item& s = at(r);
     if (s.is_gc()) {
       // GC.integrate
       if (offset > 0) {
         s.id.clock += offset;
         s.length -= offset;
       }
-      add_struct(txn, s_.store, &s);
+      add_struct(txn, r);
       return;
     }
-    integrate(txn, s, offset);
+    integrate(txn, r, offset);
   }
 
   // writeClientsStructs(encoder, restStructs, new Map()) + "0 deletes", as v2.
   Bytes encode_rest(Rest& rest) {
-    std::sort(rest.clients.begin(), rest.clients.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+    std::sort(rest.clients.begin(), rest.clients.end(),
+              [&](const auto& a, const auto& b) { return s_.store.client(a.first) > s_.store.client(b.first); });
     detail::EncoderV2 enc;
     detail::LazyWriter<detail::EncoderV2> writer(enc);
     for (const auto& [client, items] : rest.clients) {
-      for (const Item* item : items) write_struct(writer, *item, 0);
+      for (ItemRef item : items) write_struct(writer, at(item), 0);
     }
     writer.finish();
     enc.rest().write_var_uint(0);
@@ -924,78 +1029,43 @@ class Engine {
 
   template <class W>
   void write_struct(W& writer, const Item& s, std::uint64_t offset) const {
+    const Id id = id_of(s.id);
     if (!s.is_item()) {
-      writer.write(s.is_gc() ? BlockKind::kGc : BlockKind::kSkip, s.id, s.length, nullptr, offset);
+      writer.write(s.is_gc() ? BlockKind::kGc : BlockKind::kSkip, id, s.length, nullptr, offset);
       return;
     }
-    detail::ItemView v;
-    v.id = s.id;
-    v.length = s.length;
-    v.ref = s.ref;
-    v.type_ref = s.type_ref;
-    v.has_origin = s.has_origin;
-    v.origin = s.origin;
-    v.has_right_origin = s.has_right_origin;
-    v.right_origin = s.right_origin;
-    v.has_parent_sub = s.parent_sub != nullptr;
-    if (s.parent_sub != nullptr) v.parent_sub = *s.parent_sub;
-    if (s.parent_is_id) {
-      v.parent_kind = ParentKind::kId;
-      v.parent_id = s.parent_id();
-    } else if (s.parent != nullptr) {
-      if (s.parent->item == nullptr) {
-        v.parent_kind = ParentKind::kRoot;
-        v.parent_name = *s_.root_name(s.parent);
-      } else {
-        v.parent_kind = ParentKind::kId;
-        v.parent_id = s.parent->item->id;
-      }
-    }
-    switch (s.ref) {
-      case ContentRef::kString:
-        v.text = s.text();
-        break;
-      case ContentRef::kType:
-        v.text = s.type()->name;
-        break;
-      case ContentRef::kBinary:
-      case ContentRef::kFormat:
-      case ContentRef::kDoc:
-        v.text = s.key();
-        break;
-      default:
-        break;
-    }
-    v.values = s.values();
-    writer.write(BlockKind::kItem, s.id, s.length, &v, offset);
+    const ItemView v = view_of(s_, s);
+    writer.write(BlockKind::kItem, id, s.length, &v, offset);
   }
 
   // readAndApplyDeleteSet: returns the ranges that could not be applied yet.
   DeleteSet apply_delete_set(Transaction& txn, const DeleteSet& ds) {
     DeleteSet unapplied;
     for (const auto& c : ds.clients()) {
-      const std::uint64_t state = s_.store.state(c.client);
-      ClientStructs* structs = s_.store.structs(c.client);
+      const ClientSlot slot = s_.store.find(c.client);
+      const std::uint64_t state = slot == StructStore::kNoSlot ? 0 : s_.store.state(slot);
       std::size_t hint = 0;  // the ranges are sorted (if the update is Yjs's): each search starts at the last
       for (const DeleteRange& d : c.ranges) {
         const std::uint64_t clock = d.clock;
         const std::uint64_t end = d.clock + d.len;
         if (clock < state) {
+          ClientStructs& structs = s_.store.structs(slot);
           if (state < end) unapplied.add(c.client, {state, end - state});
-          std::size_t index = structs->find_near(clock, hint);
-          Item* s = (*structs)[index];
-          if (!s->is_deleted() && s->id.clock < clock) {
-            structs->insert(index + 1, split_item(txn, s, clock - s->id.clock));
+          std::size_t index = structs.find_near(static_cast<std::uint32_t>(clock), hint);
+          ItemRef s = structs[index];
+          if (!at(s).is_deleted() && at(s).id.clock < clock) {
+            structs.insert(index + 1, split_item(txn, s, clock - at(s).id.clock), static_cast<std::uint32_t>(clock));
             ++index;
           }
-          while (index < structs->size()) {
-            if (structs->clock_at(index) >= end) break;
-            s = (*structs)[index++];
-            if (!s->is_deleted()) {
-              if (end < s->end()) {
-                structs->insert(index, split_item(txn, s, end - s->id.clock));
+          while (index < structs.size()) {
+            if (structs.clock_at(index) >= end) break;
+            s = structs[index++];
+            const Item& item = at(s);
+            if (!item.is_deleted()) {
+              if (end < item.end()) {
+                structs.insert(index, split_item(txn, s, end - item.id.clock), static_cast<std::uint32_t>(end));
               }
-              delete_item(txn, *s);
+              delete_item(txn, s);
             }
           }
           hint = index;
@@ -1015,85 +1085,88 @@ class Engine {
     return enc.finish();
   }
 
-  // readUpdateV2 for an already decoded update.
-  Status read_update(const DecodedUpdate& update) {
+  // readUpdateV2 / readUpdate
+  Status apply_update(ByteView update, UpdateFormat format) {
+    auto scratch = s_.apply_scratch.lease();
+    if (Status st = read_refs(update, format, *scratch); !st.ok()) return st;
     Status status;
-    transact(
-        [&](Transaction& txn) {
-          txn.local = false;
-          bool retry = false;
-          auto scratch = s_.apply_scratch.lease();
-          make_refs(update, *scratch);
-          auto rest = integrate_structs(txn, *scratch);
-          for (auto& [client, r] : scratch->refs.entries()) {
-            for (std::size_t k = r.i; k < r.end; ++k) s_.discard.push_back(scratch->items[k]);
-          }
-          scratch->release_if_large();
-          if (s_.pending_structs) {
-            PendingStructs& pending = *s_.pending_structs;
-            for (const auto& [client, clock] : pending.missing.entries()) {
-              if (clock < s_.store.state(client)) {
-                retry = true;
-                break;
-              }
-            }
-            if (rest) {
-              for (const auto& [client, clock] : rest->missing.entries()) {
-                if (!pending.missing.has(client) || pending.missing.get(client) > clock)
-                  pending.missing.set(client, clock);
-              }
-              const ByteView both[] = {pending.update, rest->update};
-              auto merged = merge_updates(both, UpdateFormat::kV2, s_.limits);
-              if (!merged) {
-                status = merged.error();
-              } else {
-                pending.update = std::move(*merged);
-              }
-            }
-          } else {
-            s_.pending_structs = std::move(rest);
-          }
-          DeleteSet unapplied = apply_delete_set(txn, update.delete_set);
-          std::optional<Bytes> ds_rest;
-          if (!unapplied.empty()) {
-            auto b = ds_update_v2(unapplied);
-            if (b) ds_rest = std::move(*b);
-          }
-          if (s_.pending_ds) {
-            auto pending_update = decode_update(*s_.pending_ds, UpdateFormat::kV2, s_.limits);
-            std::optional<Bytes> ds_rest2;
-            if (pending_update) {
-              DeleteSet unapplied2 = apply_delete_set(txn, pending_update->delete_set);
-              if (!unapplied2.empty()) {
-                auto b = ds_update_v2(unapplied2);
-                if (b) ds_rest2 = std::move(*b);
-              }
-            }
-            if (ds_rest && ds_rest2) {
-              const ByteView both[] = {*ds_rest, *ds_rest2};
-              auto merged = merge_updates(both, UpdateFormat::kV2, s_.limits);
-              s_.pending_ds = merged ? std::optional<Bytes>(std::move(*merged)) : std::nullopt;
-            } else {
-              s_.pending_ds = ds_rest ? std::move(ds_rest) : std::move(ds_rest2);
-            }
-          } else {
-            s_.pending_ds = std::move(ds_rest);
-          }
-          if (retry) {
-            Bytes again = std::move(s_.pending_structs->update);
-            s_.pending_structs.reset();
-            auto decoded = decode_update(again, UpdateFormat::kV2, s_.limits);
-            if (decoded) {
-              Status st = read_update(*decoded);  // joins this transaction
-              if (!st.ok()) status = st;
-            } else {
-              status = decoded.error();
-            }
-          }
-        },
-        false);
-    for (Item* item : s_.discard) s_.free_item(item);
+    transact([&](Transaction& txn) { status = integrate_update(txn, *scratch); }, false);
+    for (ItemRef item : s_.discard) s_.free_item(item);
     s_.discard.clear();
+    scratch->release_if_large();
+    return status;
+  }
+
+  // The rest of readUpdateV2, for an update read into `scratch`.
+  Status integrate_update(Transaction& txn, ApplyScratch& scratch) {
+    Status status;
+    txn.local = false;
+    bool retry = false;
+    auto rest = integrate_structs(txn, scratch);
+    for (auto& [client, r] : scratch.refs.entries()) {
+      for (std::size_t k = r.i; k < r.end; ++k) s_.discard.push_back(scratch.items[k]);
+    }
+    if (s_.pending_structs) {
+      PendingStructs& pending = *s_.pending_structs;
+      for (const auto& [client, clock] : pending.missing.entries()) {
+        if (clock < s_.store.state_of(client)) {
+          retry = true;
+          break;
+        }
+      }
+      if (rest) {
+        for (const auto& [client, clock] : rest->missing.entries()) {
+          if (!pending.missing.has(client) || pending.missing.get(client) > clock) pending.missing.set(client, clock);
+        }
+        const ByteView both[] = {pending.update, rest->update};
+        auto merged = merge_updates(both, UpdateFormat::kV2, s_.limits);
+        if (!merged) {
+          status = merged.error();
+        } else {
+          pending.update = std::move(*merged);
+        }
+      }
+    } else {
+      s_.pending_structs = std::move(rest);
+    }
+    DeleteSet unapplied = apply_delete_set(txn, scratch.delete_set);
+    std::optional<Bytes> ds_rest;
+    if (!unapplied.empty()) {
+      auto b = ds_update_v2(unapplied);
+      if (b) ds_rest = std::move(*b);
+    }
+    if (s_.pending_ds) {
+      auto pending_update = decode_update(*s_.pending_ds, UpdateFormat::kV2, s_.limits);
+      std::optional<Bytes> ds_rest2;
+      if (pending_update) {
+        DeleteSet unapplied2 = apply_delete_set(txn, pending_update->delete_set);
+        if (!unapplied2.empty()) {
+          auto b = ds_update_v2(unapplied2);
+          if (b) ds_rest2 = std::move(*b);
+        }
+      }
+      if (ds_rest && ds_rest2) {
+        const ByteView both[] = {*ds_rest, *ds_rest2};
+        auto merged = merge_updates(both, UpdateFormat::kV2, s_.limits);
+        s_.pending_ds = merged ? std::optional<Bytes>(std::move(*merged)) : std::nullopt;
+      } else {
+        s_.pending_ds = ds_rest ? std::move(ds_rest) : std::move(ds_rest2);
+      }
+    } else {
+      s_.pending_ds = std::move(ds_rest);
+    }
+    if (retry) {
+      const Bytes again = std::move(s_.pending_structs->update);
+      s_.pending_structs.reset();
+      // The pending structs came from updates already read: they read again.
+      auto nested = s_.apply_scratch.lease();
+      if (Status st = read_refs(again, UpdateFormat::kV2, *nested); !st.ok()) {
+        status = st;
+      } else if (Status st2 = integrate_update(txn, *nested); !st2.ok()) {  // joins this transaction
+        status = st2;
+      }
+      nested->release_if_large();
+    }
     return status;
   }
 
@@ -1101,29 +1174,32 @@ class Engine {
 
   template <class Enc>
   Bytes write_state(const StateVector& target) const {
-    return write_structs_and_ds<Enc>(target, delete_set_of_store());
+    std::vector<std::pair<ClientSlot, std::uint64_t>> starts;
+    for (ClientSlot slot = 0; slot < s_.store.slots(); ++slot) {
+      const std::uint64_t clock = target.get(s_.store.client(slot));
+      if (s_.store.state(slot) > clock) starts.emplace_back(slot, clock);
+    }
+    if constexpr (std::is_same_v<Enc, EncoderV1>) {
+      return write_update_v1(s_, starts, nullptr);
+    } else {
+      return write_structs_and_ds<Enc>(std::move(starts), delete_set_of_store());
+    }
   }
 
-  // writeClientsStructs(encoder, store, target) followed by `ds`.
+  // writeClientsStructs for the clients in `starts` (slot, first clock; each
+  // below the client's state), followed by `ds`.
   template <class Enc>
-  Bytes write_structs_and_ds(const StateVector& target, const DeleteSet& ds, bool only_target = false) const {
-    std::vector<std::pair<std::uint64_t, std::uint64_t>> starts;
-    for (const auto& [client, clock] : target.entries()) {
-      if (s_.store.state(client) > clock) starts.emplace_back(client, clock);
-    }
-    for (std::uint64_t client : s_.store.order) {
-      if (only_target) break;
-      if (target.entries().count(client) == 0 && !s_.store.clients.at(client).empty()) starts.emplace_back(client, 0);
-    }
-    std::sort(starts.begin(), starts.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  Bytes write_structs_and_ds(std::vector<std::pair<ClientSlot, std::uint64_t>> starts, const DeleteSet& ds) const {
+    std::sort(starts.begin(), starts.end(),
+              [&](const auto& a, const auto& b) { return s_.store.client(a.first) > s_.store.client(b.first); });
     Enc enc;
     LazyWriter<Enc> writer(enc);
-    for (const auto& [client, from] : starts) {
-      const auto& structs = s_.store.clients.at(client);
-      const std::uint64_t clock = std::max(from, structs[0]->id.clock);
-      std::size_t i = find_index(structs, clock);
-      write_struct(writer, *structs[i], clock - structs[i]->id.clock);
-      for (++i; i < structs.size(); ++i) write_struct(writer, *structs[i], 0);
+    for (const auto& [slot, from] : starts) {
+      const ClientStructs& structs = s_.store.structs(slot);
+      const auto clock = static_cast<std::uint32_t>(std::max<std::uint64_t>(from, structs.clock_at(0)));
+      std::size_t i = structs.find(clock);
+      write_struct(writer, at(structs[i]), clock - structs.clock_at(i));
+      for (++i; i < structs.size(); ++i) write_struct(writer, at(structs[i]), 0);
     }
     writer.finish();
     write_delete_set(enc, ds);
@@ -1131,16 +1207,16 @@ class Engine {
   }
 
   // createDeleteSetFromStructStore
-  DeleteSet delete_set_of_store() const {
+  [[nodiscard]] DeleteSet delete_set_of_store() const {
     DeleteSet ds;
-    for (std::uint64_t client : s_.store.order) {
-      const auto& structs = s_.store.clients.at(client);
+    for (ClientSlot slot = 0; slot < s_.store.slots(); ++slot) {
+      const ClientStructs& structs = s_.store.structs(slot);
       for (std::size_t i = 0; i < structs.size(); ++i) {
-        if (!structs[i]->is_deleted()) continue;
-        const std::uint64_t clock = structs[i]->id.clock;
-        std::uint64_t len = structs[i]->length;
-        while (i + 1 < structs.size() && structs[i + 1]->is_deleted()) len += structs[++i]->length;
-        ds.add(client, {clock, len});
+        if (!at(structs[i]).is_deleted()) continue;
+        const std::uint64_t clock = structs.clock_at(i);
+        std::uint64_t len = at(structs[i]).length;
+        while (i + 1 < structs.size() && at(structs[i + 1]).is_deleted()) len += at(structs[++i]).length;
+        ds.add(s_.store.client(slot), {clock, len});
       }
     }
     return ds;

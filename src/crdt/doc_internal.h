@@ -2,13 +2,21 @@
 // (structs/Item.js, utils/StructStore.js, utils/Transaction.js, AbstractType)
 // so that every step of integration, splitting, deletion, GC and merging can
 // follow Yjs exactly — which is what byte-identical encodings demand.
+//
+// Laid out dense, because a document holds one Item per struct and most of
+// them are deleted runs: items live in a pool and name each other, their
+// types and their map keys by 32-bit references; clients are numbered per
+// document, so an id (client number, clock) takes 8 bytes; string content
+// sits in one text arena addressed by offset; the rare rest (list and map
+// values, formats, nested types) in a side pool. An Item is 56 bytes, and its
+// place in its client's index 8 more.
 // Thread-safety: none (see doc.h).
 #pragma once
 
 #include <algorithm>
 #include <bit>
+#include <cassert>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -26,101 +34,156 @@
 
 namespace quire::crdt::detail {
 
+// Scratch buffers grown past this many entries by a large update are freed
+// after it rather than held by the document (and struct arrays with as much
+// unused room after a load are trimmed).
+inline constexpr std::size_t kKeptScratch = 1024;
+
 struct Type;
 
-// What an item holds beyond text, in its own allocation because few items have
-// any of it (list and map values, format values, nested types, and while an
-// update is being applied, a parent given by id).
+using ItemRef = std::uint32_t;     // an item: its index in DocState::items; 0 is none
+using TypeRef = std::uint32_t;     // a type: its index in DocState::types; 0 is none
+using KeyRef = std::uint32_t;      // an interned map key (DocState::keys); 0 is none (a list item)
+using ClientSlot = std::uint32_t;  // a client as this document numbers it (StructStore)
+
+// Clocks held by a document stay below 2^32 (as in yrs): updates that would
+// take a client past that are refused. No editor gets there — a client's clock
+// counts the UTF-16 units it ever inserted — and it halves every id.
+inline constexpr std::uint64_t kMaxClock = 0xffffffffu;
+
+// An id inside a document: the client's slot and a clock.
+struct ItemId {
+  ClientSlot client = 0;
+  std::uint32_t clock = 0;
+  friend bool operator==(const ItemId&, const ItemId&) = default;
+};
+
+// What an item holds beyond text, in the side pool because few items have any
+// of it (list and map values, format keys and values, binaries, nested types,
+// sub-documents).
 struct ItemExtra {
   std::string str;                   // kFormat: the key; kBinary: the bytes; kDoc: the guid
   std::vector<Any> values;           // kJson / kAny elements; kEmbed / kFormat value; kDoc options
   std::uint64_t value_identity = 0;  // kFormat: which JavaScript object the value is (see AttrRef)
   std::unique_ptr<Type> type;        // kType
-  Id parent_id;                      // when parent_is_id
 };
 
 // A GC, a Skip (only among the refs of an update being applied) or an Item.
-// Laid out small: a document holds one per struct, and most are deleted runs.
 struct Item {
   enum class Kind : std::uint8_t { kItem, kGc, kSkip };
 
+  ItemRef left = 0;
+  ItemRef right = 0;
+  ItemId id;
+  std::uint32_t length = 0;
+  // Only while parent_is_id (an item with neither origin): the parent's id.
+  ItemId origin;
+  ItemId right_origin;
+  TypeRef parent = 0;
+  KeyRef parent_sub = 0;
+  // kString: where the text starts in the TextArena; other content: its
+  // ItemExtra in DocState::extras (0: none).
+  std::uint32_t content = 0;
+  std::uint32_t text_size = 0;  // kString: bytes of text (WTF-8)
   Kind kind = Kind::kItem;
   ContentRef ref = ContentRef::kNone;
-  std::uint8_t type_ref = 0;
   bool deleted : 1 = false;
   bool keep : 1 = false;
   bool countable : 1 = false;
   bool has_origin : 1 = false;
   bool has_right_origin : 1 = false;
-  bool parent_is_id : 1 = false;  // an unresolved parent id (refs only), in extra
-  std::uint32_t text_size = 0;
-  Id id;
-  std::uint64_t length = 0;
-  Id origin;
-  Id right_origin;
-  Item* left = nullptr;
-  Item* right = nullptr;
-  Type* parent = nullptr;
-  const std::string* parent_sub = nullptr;  // interned map key; null = list item
-  // kString: the text (WTF-8), text_size bytes in the document's TextArena.
-  const char* text_data = nullptr;
-  std::unique_ptr<ItemExtra> extra;
+  bool parent_is_id : 1 = false;  // an unresolved parent id (refs only), in `origin`
 
   [[nodiscard]] bool is_gc() const { return kind == Kind::kGc; }
   [[nodiscard]] bool is_item() const { return kind == Kind::kItem; }
   [[nodiscard]] bool is_deleted() const { return kind == Kind::kGc || deleted; }  // GC.deleted is true
-  [[nodiscard]] std::uint64_t end() const { return id.clock + length; }
-  [[nodiscard]] Id last_id() const { return {id.client, id.clock + length - 1}; }
-
-  [[nodiscard]] std::string_view text() const { return {text_data, text_size}; }
-  [[nodiscard]] const std::string& key() const { return extra->str; }  // kFormat
-  [[nodiscard]] Type* type() const { return extra ? extra->type.get() : nullptr; }
-  [[nodiscard]] std::span<const Any> values() const {
-    return extra ? std::span<const Any>(extra->values) : std::span<const Any>();
-  }
-  [[nodiscard]] std::uint64_t value_identity() const { return extra ? extra->value_identity : 0; }
-  [[nodiscard]] Id parent_id() const { return extra->parent_id; }
-  ItemExtra& ensure_extra() {
-    if (!extra) extra = std::make_unique<ItemExtra>();
-    return *extra;
-  }
+  [[nodiscard]] std::uint64_t end() const { return std::uint64_t{id.clock} + length; }
+  [[nodiscard]] ItemId last_id() const { return {id.client, id.clock + length - 1}; }
+  [[nodiscard]] ItemId parent_id() const { return origin; }
 };
 
 // Every struct of a document is one of these: keep an eye on the size.
-static_assert(sizeof(void*) != 8 || sizeof(Item) == 112, "Item grew");
+static_assert(sizeof(Item) == 56, "Item grew");
+
+// Objects in chunks that never move, named by 32-bit indices (0 is never handed
+// out). Released objects are reset and handed out again.
+template <class T>
+class Pool {
+ public:
+  static constexpr unsigned kChunkBits = 6;
+  static constexpr std::uint32_t kChunk = 1u << kChunkBits;
+
+  T& operator[](std::uint32_t i) { return chunks_[i >> kChunkBits][i & (kChunk - 1)]; }
+  const T& operator[](std::uint32_t i) const { return chunks_[i >> kChunkBits][i & (kChunk - 1)]; }
+
+  std::uint32_t allocate() {
+    if (!free_.empty()) {
+      const std::uint32_t i = free_.back();
+      free_.pop_back();
+      return i;
+    }
+    if (next_ == chunks_.size() * kChunk) {
+      chunks_.push_back(std::make_unique<T[]>(kChunk));
+      if (next_ == 0) next_ = 1;
+    }
+    return next_++;
+  }
+  void release(std::uint32_t i) {
+    (*this)[i] = T{};
+    free_.push_back(i);
+  }
+  // Indices handed out so far, released ones included.
+  [[nodiscard]] std::size_t size() const { return next_ == 0 ? 0 : next_ - 1; }
+  // Calls f(index, object) on every object ever handed out (released ones too).
+  template <class F>
+  void for_each(F&& f) {
+    for (std::uint32_t i = 1; i < next_; ++i) f(i, (*this)[i]);
+  }
+
+ private:
+  std::vector<std::unique_ptr<T[]>> chunks_;
+  std::vector<std::uint32_t> free_;
+  std::uint32_t next_ = 0;
+};
 
 // AbstractType: a list (start → right …) and a map (key → right-most item of the
 // key's chain), either of which may be empty.
 struct Type {
   static constexpr std::uint8_t kRoot = 255;
 
-  Item* item = nullptr;           // the item holding this type; null for roots
+  TypeRef self = 0;               // this type's own reference
+  ItemRef item = 0;               // the item holding this type; 0 for roots
   std::uint8_t type_ref = kRoot;  // 0 Array … 6 XmlText for nested types
+  bool has_formatting = false;    // a ContentFormat item was ever integrated here
+  bool declared_text = false;     // a root the application uses as Text (Yjs's doc.getText)
   std::string name;               // root name, or XmlElement / XmlHook name
-  Item* start = nullptr;
-  std::uint64_t length = 0;     // countable, non-deleted list units
-  bool has_formatting = false;  // a ContentFormat item was ever integrated here
-  bool declared_text = false;   // a root the application uses as Text (Yjs's doc.getText)
-  // Where the last local edit left off: the unit `hint_id` sits at list index
-  // `hint_index`. Any integration or deletion in this type clears it; a local
-  // edit sets it again. Lets consecutive edits skip the walk from the start.
-  bool hint_valid = false;
-  Id hint_id;
-  std::uint64_t hint_index = 0;
-  std::vector<std::pair<const std::string*, Item*>> map;  // insertion order, as a JS Map
-  std::unordered_map<const std::string*, std::size_t> map_index;
+  ItemRef start = 0;
+  std::uint64_t length = 0;  // countable, non-deleted list units
+  // Where recent local edits left off (Yjs's search markers): the unit `id`
+  // sits at list index `index`. Local text edits keep them up to date; any
+  // other change in the type clears them. They let an edit start its walk
+  // near where it lands instead of at the start.
+  struct Marker {
+    ItemRef item;  // the item holding `id` when the marker was set (checked before use)
+    ItemId id;
+    std::uint64_t index;
+    std::uint64_t used;  // when it was last set or used, for replacing the oldest
+  };
+  std::vector<Marker> markers;
+  std::vector<std::pair<KeyRef, ItemRef>> map;  // insertion order, as a JS Map
+  std::unordered_map<KeyRef, std::size_t> map_index;
 
-  [[nodiscard]] Item* map_get(const std::string* key) const {
+  [[nodiscard]] ItemRef map_get(KeyRef key) const {
     const auto it = map_index.find(key);
-    return it == map_index.end() ? nullptr : map[it->second].second;
+    return it == map_index.end() ? 0 : map[it->second].second;
   }
-  void map_set(const std::string* key, Item* tail) {
-    const auto [it, inserted] = map_index.emplace(key, map.size());
-    if (inserted) {
-      map.emplace_back(key, tail);
-    } else {
+  void map_set(KeyRef key, ItemRef tail) {
+    if (const auto it = map_index.find(key); it != map_index.end()) {
       map[it->second].second = tail;
+      return;
     }
+    map_index.emplace(key, map.size());
+    map.emplace_back(key, tail);
   }
   void map_clear() {
     map.clear();
@@ -129,13 +192,11 @@ struct Type {
   // YText (and YXmlText, which extends it): the types whose observers ask for a
   // formatting cleanup after remote changes. Root types are plain AbstractTypes
   // until declared as Text (Doc::declare, or editing them as text).
-  [[nodiscard]] bool is_text_class() const {
-    return item != nullptr ? (type_ref == 2 || type_ref == 6) : declared_text;
-  }
+  [[nodiscard]] bool is_text_class() const { return item != 0 ? (type_ref == 2 || type_ref == 6) : declared_text; }
 };
 
 // One client's structs, sorted by clock and gap-free, with their start clocks
-// kept beside them so lookups bisect a flat array instead of chasing pointers.
+// kept beside them so lookups bisect a flat array instead of chasing items.
 //
 // Both arrays are gap buffers: a hole of unused slots sits where the last insert
 // or erase happened, so a split that adds a struct mid-array or a merge that
@@ -149,30 +210,48 @@ class ClientStructs {
  public:
   [[nodiscard]] std::size_t size() const { return items_.size() - gap_len_; }
   [[nodiscard]] bool empty() const { return size() == 0; }
-  [[nodiscard]] Item* operator[](std::size_t i) const { return items_[physical(i)]; }
-  [[nodiscard]] Item* back() const { return items_[last()]; }
+  [[nodiscard]] ItemRef operator[](std::size_t i) const { return items_[physical(i)]; }
+  [[nodiscard]] ItemRef back() const { return items_[last()]; }
+  // The clock after the last struct (Yjs's getState).
+  [[nodiscard]] std::uint32_t state() const { return state_; }
 
   // findIndexSS: the index of the struct containing `clock` (which must be
   // below the client's state).
-  [[nodiscard]] std::size_t find(std::uint64_t clock) const;
+  [[nodiscard]] std::size_t find(std::uint32_t clock) const;
   // find(), searching outward from index `hint`: cheaper when the struct is near
   // it, as when a delete set's sorted ranges are visited one after another.
-  [[nodiscard]] std::size_t find_near(std::uint64_t clock, std::size_t hint) const;
-  [[nodiscard]] std::uint64_t clock_at(std::size_t i) const { return clocks_[physical(i)]; }
+  [[nodiscard]] std::size_t find_near(std::uint32_t clock, std::size_t hint) const;
+  [[nodiscard]] std::uint32_t clock_at(std::size_t i) const { return clocks_[physical(i)]; }
 
-  void push_back(Item* item) {
+  // Appends the struct [clock, end).
+  void push_back(ItemRef item, std::uint32_t clock, std::uint64_t end) {
+    state_ = static_cast<std::uint32_t>(end);
     if (gap_len_ != 0 && gap_ + gap_len_ == items_.size()) {  // the hole is at the end
       items_[gap_] = item;
-      clocks_[gap_] = item->id.clock;
+      clocks_[gap_] = clock;
       ++gap_;
       --gap_len_;
       return;
     }
     items_.push_back(item);
-    clocks_.push_back(item->id.clock);
+    clocks_.push_back(clock);
   }
-  void insert(std::size_t pos, Item* item);
+  // A struct starting at `clock` before index `pos` (< size(): splits only).
+  void insert(std::size_t pos, ItemRef item, std::uint32_t clock);
   void erase(std::size_t first, std::size_t last);
+  void reserve(std::size_t n) {
+    items_.reserve(n);
+    clocks_.reserve(n);
+  }
+  // Calls f(ref, clock) for the structs from index `from` on, in order.
+  // Calls f(ref, clock) for the structs from index `from` on, in order.
+  template <class F>
+  void visit(std::size_t from, F&& f) const {
+    for (std::size_t p = from; p < gap_; ++p) f(items_[p], clocks_[p]);
+    for (std::size_t p = std::max(from, gap_) + gap_len_; p < items_.size(); ++p) f(items_[p], clocks_[p]);
+  }
+  // Slots allocated beyond the structs.
+  [[nodiscard]] std::size_t spare() const { return items_.capacity() - size(); }
   void shrink_to_fit() {
     const std::size_t n = size();
     move_gap(n);  // the hole to the end, where it is dropped
@@ -188,19 +267,21 @@ class ClientStructs {
   [[nodiscard]] std::size_t last() const { return physical(size() - 1); }
   void move_gap(std::size_t pos);
 
-  std::vector<Item*> items_;
-  std::vector<std::uint64_t> clocks_;
+  std::vector<ItemRef> items_;
+  std::vector<std::uint32_t> clocks_;
   static constexpr std::size_t kShortTail = 32;
 
-  std::size_t gap_ = 0;      // logical index where the hole starts
-  std::size_t gap_len_ = 0;  // slots in the hole
+  std::size_t gap_ = 0;             // logical index where the hole starts
+  std::size_t gap_len_ = 0;         // slots in the hole
+  mutable std::size_t finger_ = 0;  // where find() last landed (a hint: checked before use)
+  std::uint32_t state_ = 0;
 };
 
 // The number of clocks in [first, first + n) that are <= clock, for sorted
 // clocks: a bisection without data-dependent branches, whose mispredictions
 // cost more than the loads on arrays of thousands of clocks.
-inline std::size_t count_not_above(const std::uint64_t* first, std::size_t n, std::uint64_t clock) {
-  const std::uint64_t* base = first;
+inline std::size_t count_not_above(const std::uint32_t* first, std::size_t n, std::uint32_t clock) {
+  const std::uint32_t* base = first;
   while (n > 1) {
     const std::size_t half = n / 2;
     base = base[half] <= clock ? base + half : base;
@@ -209,19 +290,27 @@ inline std::size_t count_not_above(const std::uint64_t* first, std::size_t n, st
   return static_cast<std::size_t>(base - first) + (n == 1 && *base <= clock ? 1 : 0);
 }
 
-inline std::size_t ClientStructs::find(std::uint64_t clock) const {
+inline std::size_t ClientStructs::find(std::uint32_t clock) const {
   // Most lookups are for the newest struct (an item's origin is usually the last
-  // thing its author typed); otherwise bisect the start clocks on the hole's side
-  // that holds `clock`.
-  if (clocks_[last()] <= clock) return size() - 1;
+  // thing its author typed), or for the struct the previous lookup found or the
+  // one after it (items typed in a run share their right origin, deletions walk
+  // forward); otherwise bisect the start clocks on the hole's side that holds
+  // `clock`.
+  const std::size_t n = size();
+  if (clocks_[last()] <= clock) return n - 1;
+  const std::size_t f = finger_;
+  if (f + 1 < n && clock_at(f) <= clock) {
+    if (clock < clock_at(f + 1)) return f;
+    if (f + 2 < n && clock < clock_at(f + 2)) return finger_ = f + 1;
+  }
   const std::size_t after_gap = gap_ + gap_len_;
   if (gap_len_ != 0 && after_gap < clocks_.size() && clocks_[after_gap] <= clock) {
-    return gap_ + count_not_above(clocks_.data() + after_gap, clocks_.size() - after_gap, clock) - 1;
+    return finger_ = gap_ + count_not_above(clocks_.data() + after_gap, clocks_.size() - after_gap, clock) - 1;
   }
-  return count_not_above(clocks_.data(), gap_len_ != 0 ? gap_ : size(), clock) - 1;
+  return finger_ = count_not_above(clocks_.data(), gap_len_ != 0 ? gap_ : n, clock) - 1;
 }
 
-inline std::size_t ClientStructs::find_near(std::uint64_t clock, std::size_t hint) const {
+inline std::size_t ClientStructs::find_near(std::uint32_t clock, std::size_t hint) const {
   const std::size_t n = size();
   if (hint >= n) hint = n - 1;
   // Gallop away from the hint until the struct is bracketed by [low, high),
@@ -283,27 +372,24 @@ inline void ClientStructs::move_gap(std::size_t pos) {
 // Edits past the hole but within a few structs of the end shift that short
 // tail instead: typing appends structs and merges them away at the end, which
 // must not drag the hole there from the last split in the middle.
-inline void ClientStructs::insert(std::size_t pos, Item* item) {
-  if (pos == size()) {
-    push_back(item);
-    return;
-  }
+inline void ClientStructs::insert(std::size_t pos, ItemRef item, std::uint32_t clock) {
+  assert(pos < size());
   const auto at = [](auto& v, std::size_t i) { return v.begin() + static_cast<std::ptrdiff_t>(i); };
   if (gap_len_ != 0 && pos > gap_ && size() - pos <= kShortTail && size() - pos < pos - gap_) {
     items_.insert(at(items_, physical(pos)), item);
-    clocks_.insert(at(clocks_, physical(pos)), item->id.clock);
+    clocks_.insert(at(clocks_, physical(pos)), clock);
     return;
   }
   move_gap(pos);
   if (gap_len_ == 0) {
     // A new hole an eighth of the array long: one tail move per that many inserts.
     const std::size_t len = size() / 8 + 8;
-    items_.insert(at(items_, pos), len, nullptr);
+    items_.insert(at(items_, pos), len, 0);
     clocks_.insert(at(clocks_, pos), len, 0);
     gap_len_ = len;
   }
   items_[gap_] = item;
-  clocks_[gap_] = item->id.clock;
+  clocks_[gap_] = clock;
   ++gap_;
   --gap_len_;
 }
@@ -319,60 +405,83 @@ inline void ClientStructs::erase(std::size_t first, std::size_t last) {
   gap_len_ += last - first;
 }
 
-// client → structs sorted by clock, gap-free from clock 0. Clients keep the order
-// in which they were first added (a JS Map). Every struct integrated, split or
-// looked up asks for its client's structs, so they are found through a small
-// open-addressing table rather than std::unordered_map's buckets; the map only
-// owns them (its nodes never move).
-struct StructStore {
-  std::vector<std::uint64_t> order;
-  std::unordered_map<std::uint64_t, ClientStructs> clients;
+// The clients of a document, numbered in the order the document first met
+// them (a struct, or only an id an update mentions), each with its structs
+// sorted by clock and gap-free from clock 0. Client ids are looked up through
+// a small open-addressing table; everything inside the engine then goes by
+// slot.
+class StructStore {
+ public:
+  static constexpr ClientSlot kNoSlot = 0xffffffffu;
 
-  [[nodiscard]] std::uint64_t state(std::uint64_t client) const {
-    const ClientStructs* s = structs(client);
-    return s == nullptr || s->empty() ? 0 : s->back()->end();
-  }
-  ClientStructs* structs(std::uint64_t client) { return lookup(client); }
-  [[nodiscard]] const ClientStructs* structs(std::uint64_t client) const { return lookup(client); }
-  // The client's structs, added (empty, last in `order`) if it had none.
-  ClientStructs& add_client(std::uint64_t client) {
-    if (ClientStructs* s = lookup(client)) return *s;
-    ClientStructs* added = &clients[client];
-    order.push_back(client);
-    if (2 * order.size() > slots_.size()) {
-      const std::vector<Slot> old =
-          std::exchange(slots_, std::vector<Slot>(std::bit_ceil(std::max<std::size_t>(16, 4 * order.size()))));
-      shift_ = 64 - static_cast<int>(std::countr_zero(slots_.size()));
-      for (const Slot& s : old) {
-        if (s.structs != nullptr) place(s.client, s.structs);
-      }
+  // The slot of `client`, numbering it if new.
+  ClientSlot slot(std::uint64_t client) {
+    if (const ClientSlot s = find(client); s != kNoSlot) return s;
+    const auto s = static_cast<ClientSlot>(clients_.size());
+    clients_.push_back(std::make_unique<Client>(client));
+    varints_.emplace_back(client);
+    if (2 * clients_.size() > table_.size()) {
+      table_.assign(std::bit_ceil(std::max<std::size_t>(16, 4 * clients_.size())), kNoSlot);
+      shift_ = 64 - static_cast<int>(std::countr_zero(table_.size()));
+      for (ClientSlot i = 0; i < clients_.size(); ++i) place(i);
+    } else {
+      place(s);
     }
-    place(client, added);
-    return *added;
+    return s;
+  }
+  // kNoSlot for a client the document never met.
+  [[nodiscard]] ClientSlot find(std::uint64_t client) const {
+    if (table_.empty()) return kNoSlot;
+    for (std::size_t i = hash(client);; i = (i + 1) & (table_.size() - 1)) {
+      const ClientSlot s = table_[i];
+      if (s == kNoSlot || clients_[s]->id == client) return s;
+    }
+  }
+  [[nodiscard]] std::size_t slots() const { return clients_.size(); }
+  [[nodiscard]] std::uint64_t client(ClientSlot s) const { return clients_[s]->id; }
+  // The client id as a varUint, ready to be written: 16 bytes, of which the
+  // first `size` count.
+  [[nodiscard]] const std::uint8_t* client_varint(ClientSlot s, std::size_t& size) const {
+    size = varints_[s].size;
+    return varints_[s].bytes;
+  }
+  ClientStructs& structs(ClientSlot s) { return clients_[s]->structs; }
+  [[nodiscard]] const ClientStructs& structs(ClientSlot s) const { return clients_[s]->structs; }
+  [[nodiscard]] std::uint32_t state(ClientSlot s) const { return clients_[s]->structs.state(); }
+  // getState by client id: 0 for unknown clients.
+  [[nodiscard]] std::uint64_t state_of(std::uint64_t client) const {
+    const ClientSlot s = find(client);
+    return s == kNoSlot ? 0 : state(s);
   }
 
  private:
-  struct Slot {
-    std::uint64_t client = 0;
-    ClientStructs* structs = nullptr;  // null: empty slot
+  struct Client {
+    explicit Client(std::uint64_t client) : id(client) {}
+    std::uint64_t id;
+    ClientStructs structs;
   };
-  [[nodiscard]] ClientStructs* lookup(std::uint64_t client) const {
-    if (slots_.empty()) return nullptr;
-    for (std::size_t i = slot(client);; i = (i + 1) & (slots_.size() - 1)) {
-      const Slot& s = slots_[i];
-      if (s.structs == nullptr) return nullptr;
-      if (s.client == client) return s.structs;
+  struct Varint {
+    explicit Varint(std::uint64_t n) {
+      for (;; n >>= 7) {
+        bytes[size++] = static_cast<std::uint8_t>((n > 0x7f ? 0x80 : 0) | (n & 0x7f));
+        if (n <= 0x7f) break;
+      }
     }
-  }
-  [[nodiscard]] std::size_t slot(std::uint64_t client) const {
+    std::uint8_t bytes[16] = {};  // padded: writers copy all 16 bytes and keep `size`
+    std::uint8_t size = 0;
+  };
+  [[nodiscard]] std::size_t hash(std::uint64_t client) const {
     return static_cast<std::size_t>((client * 0x9E3779B97F4A7C15ull) >> shift_);  // Fibonacci hashing
   }
-  void place(std::uint64_t client, ClientStructs* s) {
-    std::size_t i = slot(client);
-    while (slots_[i].structs != nullptr) i = (i + 1) & (slots_.size() - 1);
-    slots_[i] = {client, s};
+  void place(ClientSlot s) {
+    std::size_t i = hash(clients_[s]->id);
+    while (table_[i] != kNoSlot) i = (i + 1) & (table_.size() - 1);
+    table_[i] = s;
   }
-  std::vector<Slot> slots_;  // a power of two long, at most half full
+  // Each its own allocation: the engine holds ClientStructs& across lookups.
+  std::vector<std::unique_ptr<Client>> clients_;
+  std::vector<Varint> varints_;    // by slot
+  std::vector<ClientSlot> table_;  // a power of two long, at most half full
   int shift_ = 64;
 };
 
@@ -423,12 +532,15 @@ class SmallMap {
  private:
   static constexpr std::size_t npos = static_cast<std::size_t>(-1);
   [[nodiscard]] std::size_t position(const K& key) const {
+    // Lookups come in runs of one key (the structs of one client).
+    if (last_ < entries_.size() && entries_[last_].first == key) return last_;
     if (index_) {
       const auto it = index_->find(key);
-      return it == index_->end() ? npos : it->second;
+      if (it == index_->end()) return npos;
+      return last_ = it->second;
     }
     for (std::size_t i = 0; i < entries_.size(); ++i) {
-      if (entries_[i].first == key) return i;
+      if (entries_[i].first == key) return last_ = i;
     }
     return npos;
   }
@@ -438,6 +550,7 @@ class SmallMap {
   }
   std::vector<std::pair<K, V>> entries_;
   std::unique_ptr<std::unordered_map<K, std::size_t>> index_;
+  mutable std::size_t last_ = npos;  // the entry found last (checked before use)
 };
 
 // client → clock (Yjs's state vectors are JS Maps); 0 for unknown clients.
@@ -503,15 +616,16 @@ inline void attr_set(Attributes& a, const std::string& key, AttrRef value) {
 inline void attr_delete(Attributes& a, const std::string& key) {
   std::erase_if(a, [&](const auto& e) { return e.first == key; });
 }
-inline AttrRef format_value(const Item& format) {
-  return {&format.values()[0], format.value_identity()};
+// A format item's value and key (its ItemExtra).
+inline AttrRef format_value(const ItemExtra& format) {
+  return {&format.values[0], format.value_identity};
 }
 // updateCurrentAttributes
-inline void update_attributes(Attributes& a, const Item& format) {
-  if (format.values()[0].kind == Any::Kind::kNull) {
-    attr_delete(a, format.key());
+inline void update_attributes(Attributes& a, const ItemExtra& format) {
+  if (format.values[0].kind == Any::Kind::kNull) {
+    attr_delete(a, format.str);
   } else {
-    attr_set(a, format.key(), format_value(format));
+    attr_set(a, format.str, format_value(format));
   }
 }
 
@@ -520,15 +634,15 @@ struct Transaction {
   // added structs to, with their clock before. Every other client's clock is
   // still the store's. (Yjs copies the whole state vector per transaction;
   // with hundreds of clients that copy dominated applying small updates.)
-  SmallMap<std::uint64_t, std::uint64_t> grown;
+  SmallMap<ClientSlot, std::uint32_t> grown;
   const StructStore* store = nullptr;
-  [[nodiscard]] std::uint64_t before(std::uint64_t client) const {
-    const std::uint64_t* c = grown.find(client);
+  [[nodiscard]] std::uint32_t before(ClientSlot client) const {
+    const std::uint32_t* c = grown.find(client);
     return c != nullptr ? *c : store->state(client);
   }
 
-  DeleteSet delete_set;
-  std::vector<Item*> merge_structs;
+  DeleteSet delete_set;  // by client slot (converted to ids when written)
+  std::vector<ItemRef> merge_structs;
   SmallMap<Type*, bool> changed;  // types to notify, in first-change order
   bool local = true;
   bool need_formatting_cleanup = false;
@@ -542,90 +656,95 @@ class ItemSet {
     items_.clear();
     index_.reset();  // clearing a grown hash set would zero all its buckets every time
   }
-  void insert(Item* item) {
+  void insert(ItemRef item) {
     items_.push_back(item);
     if (index_) {
       index_->insert(item);
     } else if (items_.size() > kLinear) {
-      index_ = std::make_unique<std::unordered_set<Item*>>(items_.begin(), items_.end());
+      index_ = std::make_unique<std::unordered_set<ItemRef>>(items_.begin(), items_.end());
     }
   }
-  [[nodiscard]] bool contains(Item* item) const {
+  [[nodiscard]] bool contains(ItemRef item) const {
     if (items_.size() > kLinear && index_) return index_->count(item) != 0;
     return std::find(items_.begin(), items_.end(), item) != items_.end();
   }
 
  private:
   static constexpr std::size_t kLinear = 32;
-  std::vector<Item*> items_;
-  std::unique_ptr<std::unordered_set<Item*>> index_;
+  std::vector<ItemRef> items_;
+  std::unique_ptr<std::unordered_set<ItemRef>> index_;
 };
 
 struct PendingStructs {
-  OrderedState missing;  // retry once state(client) > clock
+  OrderedState missing;  // by client id: retry once state(client) > clock
   Bytes update;          // v2
 };
 
-// The text of a document's string items, in chunks that never move: an item
-// points at its bytes, a split only cuts the view in two (Yjs's splice copies
+// The text of a document's string items, in one buffer addressed by offset: an
+// item names its bytes, a split only cuts the view in two (Yjs's splice copies
 // both halves), and merging items whose bytes are adjacent — the halves of a
 // split, text typed in one run — only widens the left one's view. Bytes an item
-// lets go of stay until compact() copies the live ones into one chunk, which the
-// document asks for once the garbage outweighs them.
+// lets go of stay until compact() copies the live ones into a new buffer, which
+// the document asks for once the garbage outweighs them. The buffer grows
+// geometrically (a large update's texts are reserved at once), so views from
+// view() are valid only until the next store.
 class TextArena {
  public:
-  static constexpr std::size_t kMaxItemBytes = 0xffffffffu;  // Item::text_size
+  // Offsets and sizes are 32-bit: live text and garbage together stay below 4 GiB.
+  static constexpr std::size_t kMaxBytes = 0xffffffffu;
+  // Reading up to this many bytes past the end of any item's text stays
+  // inside the arena's allocation (the bytes are arbitrary).
+  static constexpr std::size_t kReadAhead = 16;
 
-  // Points `item` at a copy of `bytes` (at most kMaxItemBytes), releasing its old text.
+  [[nodiscard]] std::string_view view(const Item& item) const { return {data_.get() + item.content, item.text_size}; }
+  // Bytes some item points at.
+  [[nodiscard]] std::size_t live() const { return size_ - garbage_; }
+  // Whether `n` more bytes fit in the arena.
+  [[nodiscard]] bool fits(std::size_t n) const { return n <= kMaxBytes - size_; }
+  // Points `item` at a copy of `bytes` (which may lie in the arena), releasing
+  // its old text. The caller checked fits().
   void assign(Item& item, std::string_view bytes) {
     release(item);
-    item.text_data = store(bytes);
+    item.content = store(bytes);
     item.text_size = static_cast<std::uint32_t>(bytes.size());
   }
   void release(Item& item) {
     garbage_ += item.text_size;
-    item.text_data = nullptr;
+    item.content = 0;
     item.text_size = 0;
   }
-  // Makes sure the next `n` bytes stored go into one chunk (an update's texts
-  // are stored together: one allocation, and no room left over in a half-used one).
+  // Makes room for the next `n` bytes stored without growing again (an
+  // update's texts are stored together: one allocation, no room left over).
   void make_room(std::size_t n);
   // ContentString.splice: `left` keeps the first `units` UTF-16 units, `right`
   // gets the rest.
   void split(Item& left, Item& right, std::uint64_t units);
   // ContentString.mergeWith: appends right's text to left's; false (no merge)
-  // only if the result would not fit an item.
+  // only if the result would not fit the arena.
   bool merge(Item& left, Item& right);
 
   // Compacting visits every item of the document, so it waits until the garbage
   // outweighs both the live text and a few bytes per item.
   [[nodiscard]] bool wants_compaction(std::size_t items) const {
-    return garbage_ > kSlack && garbage_ > held_ - garbage_ && garbage_ > 8 * items;
+    return garbage_ > kSlack && garbage_ > size_ - garbage_ && garbage_ > 8 * items;
   }
-  // Moves every item's text (each must own distinct bytes) into one chunk, in
-  // address order, so bytes that were adjacent stay adjacent.
+  // Moves every item's text (each must own distinct bytes) into a new buffer,
+  // in offset order, so bytes that were adjacent stay adjacent.
   void compact(std::vector<Item*>& items);
 
  private:
-  static constexpr std::size_t kFirstChunk = 256;
-  static constexpr std::size_t kMaxChunk = 64 * 1024;
+  static constexpr std::size_t kFirstCapacity = 256;
+  static constexpr std::size_t kPadding = kReadAhead;  // allocated past the capacity
+
+  static std::unique_ptr<char[]> allocate(std::size_t capacity);
   static constexpr std::size_t kSlack = 64 * 1024;  // garbage tolerated before compacting
 
-  const char* store(std::string_view bytes) {
-    if (bytes.empty()) return nullptr;
-    char* p = reserve(bytes.size());
-    std::copy(bytes.begin(), bytes.end(), p);
-    return p;
-  }
-  char* reserve(std::size_t n);
+  std::uint32_t store(std::string_view bytes);
+  void grow(std::size_t n);  // room for n more bytes
 
-  // Each chunk has a byte past its usable end, so the end of one never touches
-  // the start of another and adjacency means "in the same chunk".
-  std::vector<std::unique_ptr<char[]>> chunks_;
-  char* next_ = nullptr;  // where the next bytes go in the newest chunk
-  std::size_t room_ = 0;  // bytes left there
-  std::size_t chunk_size_ = 0;
-  std::size_t held_ = 0;     // bytes handed out since the last compaction
+  std::unique_ptr<char[]> data_;
+  std::size_t size_ = 0;  // bytes handed out since the last compaction
+  std::size_t capacity_ = 0;
   std::size_t garbage_ = 0;  // of those, bytes no item points at
 };
 
@@ -661,10 +780,6 @@ class Spares {
   std::vector<std::unique_ptr<T>> spares_;
 };
 
-// Scratch buffers grown past this many entries by a large update are freed
-// after it rather than held by the document.
-inline constexpr std::size_t kKeptScratch = 1024;
-
 // One client's structs among an update's refs: items[i, end) of ApplyScratch.
 struct ClientRefs {
   std::size_t i = 0;
@@ -672,61 +787,32 @@ struct ClientRefs {
   bool removed = false;  // moved to the pending structs (deleted from Yjs's map)
 };
 
-// What applying one update needs besides the document (integrateStructs).
+// What applying one update needs besides the document: its structs as
+// unintegrated items and its delete set (readUpdateV2), and integrateStructs'
+// stacks.
 struct ApplyScratch {
-  SmallMap<std::uint64_t, ClientRefs> refs;  // client → its refs
-  std::vector<Item*> items;                  // every ref, each client's together
-  std::vector<Item*> stack;
-  std::vector<std::uint64_t> ids;
-  SmallMap<std::uint64_t, std::uint64_t> state;  // clients' states, as read so far
+  SmallMap<ClientSlot, ClientRefs> refs;  // client → its refs
+  std::vector<ItemRef> items;             // every ref, each client's together
+  DeleteSet delete_set;                   // by client id
+  // While reading: string refs and their text, and refs whose parent is a
+  // root given by name (copied and created once the whole update is read).
+  std::vector<std::pair<ItemRef, std::string_view>> texts;
+  std::vector<std::pair<ItemRef, std::string_view>> roots;
+  std::vector<ItemRef> stack;
+  std::vector<ClientSlot> ids;
 
   void clear() {
     refs.clear();
     items.clear();
+    delete_set.clear();
+    texts.clear();
+    roots.clear();
     stack.clear();
     ids.clear();
-    state.clear();
   }
   void release_if_large() {
     if (items.capacity() > kKeptScratch || stack.capacity() > kKeptScratch) *this = ApplyScratch();
   }
-};
-
-// Every Item of a document, in chunks that never move. Chunks double from a
-// few dozen items to kMaxChunk, so a small document holds little unused space
-// and a large one allocates rarely (std::deque allocates every 512 bytes).
-class ItemPool {
- public:
-  static constexpr std::size_t kFirstChunk = 16;
-  static constexpr std::size_t kMaxChunk = 256;
-
-  [[nodiscard]] std::size_t size() const { return size_; }
-  Item* emplace_back() {
-    ++size_;
-    if (chunks_.empty() || used_ == chunks_.back().size) {
-      const std::size_t size = chunks_.empty() ? kFirstChunk : std::min(kMaxChunk, 2 * chunks_.back().size);
-      chunks_.push_back({std::make_unique<Item[]>(size), size});
-      used_ = 0;
-    }
-    return &chunks_.back().items[used_++];
-  }
-  // Calls f on every item ever handed out (free ones included).
-  template <class F>
-  void for_each(F&& f) {
-    for (std::size_t c = 0; c < chunks_.size(); ++c) {
-      const std::size_t n = c + 1 == chunks_.size() ? used_ : chunks_[c].size;
-      for (std::size_t i = 0; i < n; ++i) f(chunks_[c].items[i]);
-    }
-  }
-
- private:
-  struct Chunk {
-    std::unique_ptr<Item[]> items;
-    std::size_t size;
-  };
-  std::vector<Chunk> chunks_;
-  std::size_t used_ = 0;  // of the last chunk
-  std::size_t size_ = 0;  // items handed out
 };
 
 struct DocState {
@@ -736,12 +822,26 @@ struct DocState {
   StructStore store;
   std::vector<std::pair<std::string, std::unique_ptr<Type>>> share;  // root order
   std::unordered_map<std::string, Type*> share_index;
-  std::unordered_set<std::string> keys;  // interned map keys
+  // TypeRef → type: roots and live nested types (a garbage-collected one's
+  // entry is cleared; references are never reused).
+  std::vector<Type*> types{nullptr};
+  // Interned map keys: KeyRef → key, and back.
+  std::vector<const std::string*> key_names{nullptr};
+  std::unordered_map<std::string, KeyRef> key_index;
   std::optional<PendingStructs> pending_structs;
   std::optional<Bytes> pending_ds;  // a v2 update holding only a delete set
 
   std::function<void(ByteView)> on_update;  // Yjs's doc.on('update')
-  std::uint64_t next_identity = 1;          // for AttrRef identities
+  // A local edit's caller wants the first update its transaction emits: it
+  // lands here (set only while the edit runs).
+  std::optional<Bytes>* capture = nullptr;
+  // The type a local text edit is changing: it keeps that type's markers up
+  // to date itself, so integrating and deleting there leave them.
+  Type* editing = nullptr;
+  // The clients a transaction's update starts from (reused: one update per edit).
+  std::vector<std::pair<ClientSlot, std::uint64_t>> update_starts;
+  std::uint64_t marker_clock = 0;   // orders markers by use
+  std::uint64_t next_identity = 1;  // for AttrRef identities
 
   Transaction* txn = nullptr;
   std::vector<std::unique_ptr<Transaction>> cleanups;
@@ -751,21 +851,53 @@ struct DocState {
   // allocates nothing.
   ItemSet conflicting;
   ItemSet before_origin;
-  std::vector<Item*> dead;     // merged away during a cleanup
-  std::vector<Item*> discard;  // refs never integrated
+  std::vector<ItemRef> dead;     // merged away during a cleanup
+  std::vector<ItemRef> discard;  // refs never integrated
   Spares<ApplyScratch> apply_scratch;
-  Spares<DecodedUpdate> decoded;  // the update being applied
 
-  ItemPool pool;  // every Item lives here; addresses are stable
+  Pool<Item> items;  // every Item lives here; addresses are stable
+  Pool<ItemExtra> extras;
   TextArena text;
-  std::vector<Item*> free_items;
 
-  Item* new_item();
-  void free_item(Item* item);
-  void compact_text();
-  const std::string* intern(std::string_view key) { return &*keys.emplace(key).first; }
+  Item& at(ItemRef r) { return items[r]; }
+  [[nodiscard]] const Item& at(ItemRef r) const { return items[r]; }
+  Type& type(TypeRef t) { return *types[t]; }
+  [[nodiscard]] const Type& type(TypeRef t) const { return *types[t]; }
+
+  ItemRef new_item() { return items.allocate(); }
+  void free_item(ItemRef r);
+  // Drops an item's content (text, or its ItemExtra and any type in it).
+  void release_content(Item& item);
+  // The item's ItemExtra (not for kString items), created if it has none.
+  ItemExtra& extra(Item& item) {
+    assert(item.ref != ContentRef::kString);
+    if (item.content == 0) item.content = extras.allocate();
+    return extras[item.content];
+  }
+  [[nodiscard]] const ItemExtra* extra_of(const Item& item) const {
+    return item.ref != ContentRef::kString && item.content != 0 ? &extras[item.content] : nullptr;
+  }
+  [[nodiscard]] std::string_view text_of(const Item& item) const { return text.view(item); }
+  // A kType item's type.
+  [[nodiscard]] Type* type_of(const Item& item) const {
+    const ItemExtra* e = extra_of(item);
+    return e != nullptr ? e->type.get() : nullptr;
+  }
+  [[nodiscard]] std::span<const Any> values(const Item& item) const {
+    const ItemExtra* e = extra_of(item);
+    return e != nullptr ? std::span<const Any>(e->values) : std::span<const Any>();
+  }
+  // A kFormat item's key (kBinary: its bytes; kDoc: its guid).
+  [[nodiscard]] const std::string& key(const Item& item) const { return extras[item.content].str; }
+  [[nodiscard]] const ItemExtra& format(const Item& item) const { return extras[item.content]; }
+  // Registers a new nested type held by `holder` (its extra takes ownership).
+  Type& add_type(Item& holder, std::uint8_t type_ref, std::string name);
+
+  KeyRef intern(std::string_view key);
+  [[nodiscard]] const std::string& key_name(KeyRef k) const { return *key_names[k]; }
   Type* get_root(std::string_view name);
-  [[nodiscard]] const std::string* root_name(const Type* type) const;
+  Type* last_root = nullptr;  // get_root's last answer: edits name the same root again and again
+  void compact_text();
 };
 
 }  // namespace quire::crdt::detail

@@ -8,12 +8,21 @@
 
 namespace quire::crdt {
 
+using detail::DocState;
 using detail::Item;
+using detail::ItemRef;
 using detail::Type;
 
 namespace {
 
-Any type_json(const Type& type, RootKind as);
+const Item* first(const DocState& s, const Type& t) {
+  return t.start != 0 ? &s.at(t.start) : nullptr;
+}
+const Item* next(const DocState& s, const Item& n) {
+  return n.right != 0 ? &s.at(n.right) : nullptr;
+}
+
+Any type_json(const DocState& s, const Type& type, RootKind as);
 
 // How a nested type's toJSON() reads: by its class.
 RootKind kind_of_nested(const Type& t) {
@@ -32,30 +41,31 @@ RootKind kind_of_nested(const Type& t) {
 
 // A value as JavaScript holds it in a type's content, ready for JSON.stringify:
 // nested types become their toJSON(), sub-documents {}.
-Any content_value(const Item& item, std::size_t index) {
+Any content_value(const DocState& s, const Item& item, std::size_t index) {
   switch (item.ref) {
     case ContentRef::kAny:
     case ContentRef::kJson:
-      return item.values()[index];
+      return s.values(item)[index];
     case ContentRef::kEmbed:
-      return item.values()[0];
+      return s.values(item)[0];
     case ContentRef::kBinary: {
       Any b = Any::make(Any::Kind::kBytes);
-      b.str = item.key();
+      b.str = s.key(item);
       return b;
     }
     case ContentRef::kType:
-      return type_json(*item.type(), kind_of_nested(*item.type()));
+      return type_json(s, *s.type_of(item), kind_of_nested(*s.type_of(item)));
     case ContentRef::kDoc:
       return Any::make(Any::Kind::kObject);
     case ContentRef::kString: {
       // getContent() of a string is its UTF-16 units, one element each.
       std::size_t i = 0;
       bool inside = false;
-      const std::size_t pos = utf16_to_byte_offset(item.text(), index, inside);
+      const std::string_view text = s.text_of(item);
+      const std::size_t pos = utf16_to_byte_offset(text, index, inside);
       i = pos;
       std::string unit;
-      const std::uint32_t cp = next_code_point(item.text(), i);
+      const std::uint32_t cp = next_code_point(text, i);
       if (cp >= 0x10000) {
         append_code_point(unit, inside ? low_surrogate(cp) : high_surrogate(cp));
       } else {
@@ -68,36 +78,37 @@ Any content_value(const Item& item, std::size_t index) {
   }
 }
 
-std::string text_string(const Type& t) {
+std::string text_string(const DocState& s, const Type& t) {
   std::string out;
-  for (const Item* n = t.start; n != nullptr; n = n->right) {
-    if (!n->deleted && n->ref == ContentRef::kString) out += n->text();
+  for (const Item* n = first(s, t); n != nullptr; n = next(s, *n)) {
+    if (!n->deleted && n->ref == ContentRef::kString) out += s.text_of(*n);
   }
   return out;
 }
 
-Any map_json(const Type& t) {
+Any map_json(const DocState& s, const Type& t) {
   Any obj = Any::make(Any::Kind::kObject);
-  for (const auto& [key, item] : t.map) {
+  for (const auto& [key, ref] : t.map) {
+    const Item* item = &s.at(ref);
     if (item->deleted) continue;
-    obj.object.emplace_back(*key, content_value(*item, item->length - 1));
+    obj.object.emplace_back(s.key_name(key), content_value(s, *item, item->length - 1));
   }
   normalize_object(obj.object);  // a JavaScript object: integer-like keys first
   return obj;
 }
 
-Any array_json(const Type& t) {
+Any array_json(const DocState& s, const Type& t) {
   Any arr = Any::make(Any::Kind::kArray);
-  for (const Item* n = t.start; n != nullptr; n = n->right) {
+  for (const Item* n = first(s, t); n != nullptr; n = next(s, *n)) {
     if (n->deleted || !n->countable) continue;
-    for (std::size_t i = 0; i < n->length; ++i) arr.array.push_back(content_value(*n, i));
+    for (std::size_t i = 0; i < n->length; ++i) arr.array.push_back(content_value(s, *n, i));
   }
   return arr;
 }
 
 // Yjs's toDelta(): runs of text with their formatting; embeds and embedded types
 // as their own ops.
-Any text_delta(const Type& t) {
+Any text_delta(const DocState& s, const Type& t) {
   Any ops = Any::make(Any::Kind::kArray);
   std::vector<std::pair<std::string, const Any*>> attrs;
   std::string str;
@@ -115,17 +126,17 @@ Any text_delta(const Type& t) {
     ops.array.push_back(std::move(op));
     str.clear();
   };
-  for (const Item* n = t.start; n != nullptr; n = n->right) {
+  for (const Item* n = first(s, t); n != nullptr; n = next(s, *n)) {
     if (n->deleted) continue;
     switch (n->ref) {
       case ContentRef::kString:
-        str += n->text();
+        str += s.text_of(*n);
         break;
       case ContentRef::kType:
       case ContentRef::kEmbed: {
         pack();
         Any op = Any::make(Any::Kind::kObject);
-        op.object.emplace_back("insert", content_value(*n, 0));
+        op.object.emplace_back("insert", content_value(s, *n, 0));
         if (!attrs.empty()) op.object.emplace_back("attributes", attributes_object());
         ops.array.push_back(std::move(op));
         break;
@@ -134,14 +145,14 @@ Any text_delta(const Type& t) {
         pack();
         // updateCurrentAttributes on a JS Map: set keeps an existing key's place,
         // null deletes it (and a later set appends it again).
-        const Any& value = n->values()[0];
-        const auto it = std::find_if(attrs.begin(), attrs.end(), [&](const auto& e) { return e.first == n->key(); });
+        const Any& value = s.values(*n)[0];
+        const auto it = std::find_if(attrs.begin(), attrs.end(), [&](const auto& e) { return e.first == s.key(*n); });
         if (value.kind == Any::Kind::kNull) {
           if (it != attrs.end()) attrs.erase(it);
         } else if (it != attrs.end()) {
           it->second = &value;
         } else {
-          attrs.emplace_back(n->key(), &value);
+          attrs.emplace_back(s.key(*n), &value);
         }
         break;
       }
@@ -210,7 +221,7 @@ bool utf16_less(const std::string& a, const std::string& b) {
   return a.size() - i < b.size() - j;
 }
 
-std::string xml_string(const Type& t);
+std::string xml_string(const DocState& s, const Type& t);
 
 std::string lower_ascii(std::string s) {
   for (char& c : s) {
@@ -220,9 +231,9 @@ std::string lower_ascii(std::string s) {
 }
 
 // YXmlText.toString: every delta op wrapped in tags named after its attributes.
-std::string xml_text_string(const Type& t) {
+std::string xml_text_string(const DocState& s, const Type& t) {
   std::string out;
-  const Any delta = text_delta(t);
+  const Any delta = text_delta(s, t);
   for (const Any& op : delta.array) {
     struct Node {
       std::string name;
@@ -254,65 +265,66 @@ std::string xml_text_string(const Type& t) {
   return out;
 }
 
-std::string xml_children_string(const Type& t) {
+std::string xml_children_string(const DocState& s, const Type& t) {
   std::string out;
-  for (const Item* n = t.start; n != nullptr; n = n->right) {
+  for (const Item* n = first(s, t); n != nullptr; n = next(s, *n)) {
     if (n->deleted || !n->countable) continue;
     if (n->ref == ContentRef::kType) {
-      out += xml_string(*n->type());
+      out += xml_string(s, *s.type_of(*n));
     } else {
-      for (std::size_t i = 0; i < n->length; ++i) out += js_string(content_value(*n, i));
+      for (std::size_t i = 0; i < n->length; ++i) out += js_string(content_value(s, *n, i));
     }
   }
   return out;
 }
 
-std::string xml_string(const Type& t) {
+std::string xml_string(const DocState& s, const Type& t) {
   switch (t.type_ref) {
     case 3: {
       std::vector<std::pair<std::string, std::string>> attrs;
-      for (const auto& [key, item] : t.map) {
-        if (!item->deleted) attrs.emplace_back(*key, js_string(content_value(*item, item->length - 1)));
+      for (const auto& [key, ref] : t.map) {
+        const Item* item = &s.at(ref);
+        if (!item->deleted) attrs.emplace_back(s.key_name(key), js_string(content_value(s, *item, item->length - 1)));
       }
       std::sort(attrs.begin(), attrs.end(), [](const auto& x, const auto& y) { return utf16_less(x.first, y.first); });
       const std::string name = lower_ascii(t.name);
       std::string out = '<' + name;
       for (const auto& [k, v] : attrs) out += ' ' + k + "=\"" + v + '"';
-      return out + '>' + xml_children_string(t) + "</" + name + '>';
+      return out + '>' + xml_children_string(s, t) + "</" + name + '>';
     }
     case 2:
     case 6:
-      return xml_text_string(t);
+      return xml_text_string(s, t);
     case 0:
     case 1:
     case 5:
       return "[object Object]";
     default:
-      return xml_children_string(t);
+      return xml_children_string(s, t);
   }
 }
 
-Any type_json(const Type& type, RootKind as) {
+Any type_json(const DocState& s, const Type& type, RootKind as) {
   switch (as) {
     case RootKind::kText:
-      return Any::from_string(text_string(type));
+      return Any::from_string(text_string(s, type));
     case RootKind::kMap:
-      return map_json(type);
+      return map_json(s, type);
     case RootKind::kArray:
-      return array_json(type);
+      return array_json(s, type);
     case RootKind::kXmlFragment:
-      return Any::from_string(type.item == nullptr ? xml_children_string(type) : xml_string(type));
+      return Any::from_string(type.item == 0 ? xml_children_string(s, type) : xml_string(s, type));
     case RootKind::kUnknown:
       break;
   }
   return Any::undefined();
 }
 
-RootKind infer_kind(const Type& t) {
+RootKind infer_kind(const DocState& s, const Type& t) {
   bool text = false;
   bool xml = false;
   bool list = false;
-  for (const Item* n = t.start; n != nullptr; n = n->right) {
+  for (const Item* n = first(s, t); n != nullptr; n = next(s, *n)) {
     switch (n->ref) {
       case ContentRef::kString:
       case ContentRef::kEmbed:
@@ -320,7 +332,7 @@ RootKind infer_kind(const Type& t) {
         text = true;
         break;
       case ContentRef::kType:
-        if (n->type()->type_ref == 3 || n->type()->type_ref == 5 || n->type()->type_ref == 6) {
+        if (s.type_of(*n)->type_ref == 3 || s.type_of(*n)->type_ref == 5 || s.type_of(*n)->type_ref == 6) {
           xml = true;
         } else {
           list = true;
@@ -370,14 +382,15 @@ Error prosemirror_error(std::string message) {
   return Error{kCrdtDomain, static_cast<int>(CrdtErrc::kMalformed), "prosemirror: " + std::move(message)};
 }
 
-Result<std::size_t> prosemirror_children(const Type& t, const std::string& holder, bool flatten, Any& content);
+Result<std::size_t> prosemirror_children(const DocState& s, const Type& t, const std::string& holder, bool flatten,
+                                         Any& content);
 
 // serialize() of yXmlFragmentToProsemirrorJSON: an element's node, or an XmlText's array of text nodes.
-Result<Any> prosemirror_node(const Type& t) {
+Result<Any> prosemirror_node(const DocState& s, const Type& t) {
   if (t.type_ref == 6) {  // XmlText
     // Embedded types reach JSON.stringify, which prints their toJSON(): text_delta
     // already holds them so.
-    Any delta = text_delta(t);
+    Any delta = text_delta(s, t);
     for (Any& op : delta.array) {
       Any* insert = nullptr;
       Any* attributes = nullptr;
@@ -405,14 +418,15 @@ Result<Any> prosemirror_node(const Type& t) {
   Any node = Any::make(Any::Kind::kObject);
   node.object.emplace_back("type", Any::from_string(t.name));
   Any attrs = Any::make(Any::Kind::kObject);
-  for (const auto& [key, item] : t.map) {
+  for (const auto& [key, ref] : t.map) {
+    const Item* item = &s.at(ref);
     if (item->deleted) continue;
-    attrs.object.emplace_back(*key, content_value(*item, item->length - 1));
+    attrs.object.emplace_back(s.key_name(key), content_value(s, *item, item->length - 1));
   }
   normalize_object(attrs.object);
   if (!attrs.object.empty()) node.object.emplace_back("attrs", std::move(attrs));
   Any content = Any::make(Any::Kind::kArray);
-  const auto children = prosemirror_children(t, "element '" + t.name + "'", /*flatten=*/true, content);
+  const auto children = prosemirror_children(s, t, "element '" + t.name + "'", /*flatten=*/true, content);
   if (!children.ok()) return children.error();
   // `content` is set when the element has children, even if they flatten to nothing.
   if (*children > 0) node.object.emplace_back("content", std::move(content));
@@ -422,12 +436,13 @@ Result<Any> prosemirror_node(const Type& t) {
 // items.map(serialize) over t.toArray(), appended to `content` (one level
 // flattened for an element's children, as a plain array at the top level);
 // returns how many children there were.
-Result<std::size_t> prosemirror_children(const Type& t, const std::string& holder, bool flatten, Any& content) {
+Result<std::size_t> prosemirror_children(const DocState& s, const Type& t, const std::string& holder, bool flatten,
+                                         Any& content) {
   std::size_t count = 0;
-  for (const Item* n = t.start; n != nullptr; n = n->right) {
+  for (const Item* n = first(s, t); n != nullptr; n = next(s, *n)) {
     if (n->deleted || !n->countable) continue;
     if (n->ref != ContentRef::kType) return prosemirror_error(holder + " holds a non-XML value");
-    auto child = prosemirror_node(*n->type());
+    auto child = prosemirror_node(s, *s.type_of(*n));
     if (!child.ok()) return child.error();
     ++count;
     if (flatten && child->kind == Any::Kind::kArray) {
@@ -443,31 +458,31 @@ Result<std::size_t> prosemirror_children(const Type& t, const std::string& holde
 
 RootKind Doc::root_kind(std::string_view name) const {
   const auto it = s_->share_index.find(std::string(name));
-  return it == s_->share_index.end() ? RootKind::kUnknown : infer_kind(*it->second);
+  return it == s_->share_index.end() ? RootKind::kUnknown : infer_kind(*s_, *it->second);
 }
 
 std::string Doc::text(std::string_view name) const {
   const auto it = s_->share_index.find(std::string(name));
-  return it == s_->share_index.end() ? std::string() : text_string(*it->second);
+  return it == s_->share_index.end() ? std::string() : text_string(*s_, *it->second);
 }
 
 Any Doc::text_delta(std::string_view name) const {
   const auto it = s_->share_index.find(std::string(name));
-  return it == s_->share_index.end() ? Any::make(Any::Kind::kArray) : crdt::text_delta(*it->second);
+  return it == s_->share_index.end() ? Any::make(Any::Kind::kArray) : crdt::text_delta(*s_, *it->second);
 }
 
 Any Doc::root_json(std::string_view name, RootKind kind) const {
   const auto it = s_->share_index.find(std::string(name));
-  if (it != s_->share_index.end()) return type_json(*it->second, kind);
+  if (it != s_->share_index.end()) return type_json(*s_, *it->second, kind);
   const Type empty;
-  return type_json(empty, kind);
+  return type_json(*s_, empty, kind);
 }
 
 Result<Any> Doc::prosemirror_json(std::string_view fragment) const {
   Any content = Any::make(Any::Kind::kArray);
   const auto it = s_->share_index.find(std::string(fragment));
   if (it != s_->share_index.end()) {
-    const auto children = prosemirror_children(*it->second, "the fragment", /*flatten=*/false, content);
+    const auto children = prosemirror_children(*s_, *it->second, "the fragment", /*flatten=*/false, content);
     if (!children.ok()) return children.error();
   }
   Any doc = Any::make(Any::Kind::kObject);
@@ -479,8 +494,8 @@ Result<Any> Doc::prosemirror_json(std::string_view fragment) const {
 Any Doc::to_json() const {
   Any out = Any::make(Any::Kind::kObject);
   for (const auto& [name, type] : s_->share) {
-    const RootKind kind = infer_kind(*type);
-    if (kind != RootKind::kUnknown) out.object.emplace_back(name, type_json(*type, kind));
+    const RootKind kind = infer_kind(*s_, *type);
+    if (kind != RootKind::kUnknown) out.object.emplace_back(name, type_json(*s_, *type, kind));
   }
   normalize_object(out.object);
   return out;

@@ -2,8 +2,9 @@
 
 #include <gtest/gtest.h>
 
-#include <deque>
+#include <optional>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -353,30 +354,171 @@ TEST(Doc, TextSurvivesArenaCompaction) {
   EXPECT_EQ(state_hex(d), state_hex(peer));
 }
 
+// A document holds clocks below 2^32 (as yrs does): an update taking a client
+// past that, or naming an id past it, is refused as over the limits and
+// leaves the document as it was.
+TEST(Doc, ClocksFrom2To32AreRefused) {
+  Doc d;
+  ASSERT_TRUE(d.apply_update(hex("01010100040101740361626300")).ok());
+  const std::string before = state_hex(d);
+  const auto refused_as_limit = [&](const char* update) {
+    const Status st = d.apply_update(hex(update));
+    return !st.ok() && st.error().code == static_cast<int>(CrdtErrc::kLimit);
+  };
+  EXPECT_TRUE(refused_as_limit("0101020000808080801000"));        // GC of client 2 over [0, 2^32)
+  EXPECT_TRUE(refused_as_limit("0101040084038080808010017800"));  // "x" after (3, 2^32)
+  EXPECT_EQ(state_hex(d), before);
+  // The last clock a document holds: a GC over [0, 2^32 - 1).
+  ASSERT_TRUE(d.apply_update(hex("0101020000ffffffff0f00")).ok());
+  EXPECT_EQ(to_hex(d.encode_state_vector()), "0202ffffffff0f0103");
+}
+
+// A v2 update can split a surrogate pair between two strings (its string
+// column holds both halves); the halves merge back into one item, and a v1
+// encoding writes the pair, as Yjs's JavaScript string would. (The halves
+// follow another client's text, so that the merged item is placed by an
+// origin, as nearly every item is.)
+TEST(Doc, AdjacentSurrogateHalvesEncodeAsOnePair) {
+  const auto text_block = [](Id id, std::optional<Id> origin, std::string_view text) {
+    Block b;
+    b.kind = BlockKind::kItem;
+    b.ref = ContentRef::kString;
+    b.id = id;
+    b.length = 1;
+    if (origin) {
+      b.has_origin = true;
+      b.origin = *origin;
+    } else {
+      b.parent_kind = ParentKind::kRoot;
+      b.parent_name = "t";
+    }
+    b.text = text;
+    return b;
+  };
+  DecodedUpdate u;
+  u.blocks = {text_block({2, 0}, std::nullopt, "a"), text_block({1, 0}, Id{2, 0}, "\xED\xA0\xBD"),  // WTF-8 for U+D83D
+              text_block({1, 1}, Id{1, 0}, "\xED\xB8\x80")};                                        // U+DE00
+  u.group_starts = {0, 1};
+  const auto v2 = encode_update(u, UpdateFormat::kV2);
+  ASSERT_TRUE(v2.ok());
+  Doc d;
+  ASSERT_TRUE(d.apply_update(*v2, UpdateFormat::kV2).ok());
+  Doc typed({.gc = true, .client_id = 1, .limits = {}});
+  ASSERT_TRUE(typed.apply_update(hex("0101020004010174016100")).ok());  // client 2's "a"
+  ASSERT_TRUE(typed.insert_text("t", 1, "\xF0\x9F\x98\x80").ok());      // U+1F600 in one go
+  EXPECT_EQ(state_hex(d), state_hex(typed));
+}
+
+// Where an update places its new items and what it deletes, without the ids of
+// the items themselves: origins, right origins, lengths and the delete set.
+std::string anchors(ByteView update) {
+  auto u = decode_update(update);
+  EXPECT_TRUE(u.ok());
+  if (!u.ok()) return "";
+  std::ostringstream out;
+  const auto id = [&](bool has, const Id& i) {
+    if (has) {
+      out << i.client << ':' << i.clock;
+    } else {
+      out << '-';
+    }
+  };
+  for (const Block& b : u->blocks) {
+    out << '[';
+    id(b.has_origin, b.origin);
+    out << ' ';
+    id(b.has_right_origin, b.right_origin);
+    out << ' ' << b.length << ']';
+  }
+  for (const auto& c : u->delete_set.clients()) {
+    for (const DeleteRange& r : c.ranges) out << " del " << c.client << ':' << r.clock << '+' << r.len;
+  }
+  return out.str();
+}
+
+// Local edits start their walk at a marker near the edit (Yjs's search
+// markers) instead of at the start of the text, and must land where a walk
+// from the start lands — which decides the deleted neighbour an insert anchors
+// to. Three cursors type and delete; often one deletes the unit before where
+// an earlier insert started and types there, right after a deleted unit and
+// at the start of a run a marker knows. Each edit's update must anchor like
+// the same edit made by a fresh document (no markers) loaded with the state.
+TEST(DocEdits, MarkersPlaceEditsLikeAWalkFromTheStart) {
+  Doc d({.gc = true, .client_id = 7, .limits = {}});
+  std::mt19937_64 rng(5);
+  std::uint64_t length = 0;
+  std::uint64_t cursors[3] = {0, 0, 0};
+  std::vector<std::uint64_t> starts;  // where inserts began, kept up to date like cursors
+  const auto edit = [&](bool insert, std::uint64_t at, std::uint64_t n) {
+    const auto state = d.encode_state_as_update();
+    ASSERT_TRUE(state.ok());
+    Doc fresh({.gc = true, .client_id = 9, .limits = {}});
+    ASSERT_TRUE(fresh.apply_update(*state).ok());
+    const std::string text(n, static_cast<char>('a' + rng() % 26));
+    const auto got = insert ? d.insert_text("t", at, text) : d.delete_text("t", at, n);
+    const auto want = insert ? fresh.insert_text("t", at, text) : fresh.delete_text("t", at, n);
+    ASSERT_TRUE(got.ok() && want.ok());
+    ASSERT_EQ(anchors(*got), anchors(*want)) << (insert ? "insert at " : "delete at ") << at;
+    const auto shift = [&](std::uint64_t& p) {
+      if (insert && p >= at) p += n;
+      if (!insert && p >= at + n) p -= n;
+      if (!insert && p > at && p < at + n) p = at;
+    };
+    for (std::uint64_t& c : cursors) shift(c);
+    for (std::uint64_t& s : starts) shift(s);
+    length = insert ? length + n : length - n;
+    if (insert) starts.push_back(at);
+    if (starts.size() > 16) starts.erase(starts.begin());
+  };
+  for (int step = 0; step < 1500 && !HasFatalFailure(); ++step) {
+    std::uint64_t& c = cursors[rng() % 3];
+    const std::uint64_t op = rng() % 8;
+    if (op == 0 && !starts.empty() && starts[rng() % starts.size()] > 0) {
+      // Delete the unit before an earlier insert's start, then type at it.
+      const std::uint64_t at = starts[rng() % starts.size()];
+      if (at == 0) continue;
+      edit(false, at - 1, 1);
+      edit(true, at - 1, 1 + rng() % 3);
+    } else if (op == 1) {
+      c = rng() % (length + 1);  // the cursor jumps
+    } else if (op == 2 && c > 0) {
+      const std::uint64_t n = std::min<std::uint64_t>(c, 1 + rng() % 3);  // backspace
+      edit(false, c - n, n);
+    } else if (op == 3 && c < length) {
+      edit(false, c, std::min<std::uint64_t>(length - c, 1 + rng() % 3));  // delete forwards
+    } else {
+      const std::uint64_t at = c;
+      edit(true, at, 1 + rng() % 3);
+    }
+  }
+}
+
 // The per-client struct array keeps a hole where it was last edited; whatever
 // the order of inserts, erases and appends, it must read and bisect like a plain
 // sorted vector.
 TEST(ClientStructs, ReadsLikeASortedVector) {
   std::mt19937_64 rng(7);
-  std::deque<detail::Item> items;
-  std::vector<detail::Item*> expected;
+  // Each struct is a distinct reference with its start clock.
+  std::vector<std::pair<detail::ItemRef, std::uint32_t>> expected;
+  detail::ItemRef next_ref = 1;
   detail::ClientStructs structs;
-  const auto clock_at = [&](std::size_t i) { return expected[i]->id.clock; };
+  const auto clock_at = [&](std::size_t i) { return std::uint64_t{expected[i].second}; };
   for (int step = 0; step < 20000; ++step) {
     const std::uint64_t op = rng() % 8;
     if (op < 5 || expected.size() < 2) {
       // A new struct at a random place, with a start clock between its neighbours'.
       const std::size_t pos = op == 0 || expected.empty() ? expected.size() : rng() % expected.size();
       const std::uint64_t low = pos == 0 ? 0 : clock_at(pos - 1) + 1;
-      const std::uint64_t high = pos == expected.size() ? low + (std::uint64_t{1} << 40) : clock_at(pos);
+      const std::uint64_t high =
+          pos == expected.size() ? std::min<std::uint64_t>(low + (1u << 20), detail::kMaxClock) : clock_at(pos);
       if (low >= high) continue;
-      detail::Item* item = &items.emplace_back();
-      item->id.clock = low + rng() % (high - low);
-      expected.insert(expected.begin() + static_cast<std::ptrdiff_t>(pos), item);
+      const auto clock = static_cast<std::uint32_t>(low + rng() % (high - low));
+      const detail::ItemRef ref = next_ref++;
+      expected.insert(expected.begin() + static_cast<std::ptrdiff_t>(pos), {ref, clock});
       if (pos == expected.size() - 1) {
-        structs.push_back(item);
+        structs.push_back(ref, clock, std::uint64_t{clock} + 1);
       } else {
-        structs.insert(pos, item);
+        structs.insert(pos, ref, clock);
       }
     } else if (op == 5) {
       const std::size_t first = 1 + rng() % (expected.size() - 1);  // index 0 keeps the lowest clock
@@ -387,14 +529,17 @@ TEST(ClientStructs, ReadsLikeASortedVector) {
     }
     if (op == 6 && step % 64 == 0) structs.shrink_to_fit();
     ASSERT_EQ(structs.size(), expected.size());
-    ASSERT_EQ(structs.back(), expected.back());
+    ASSERT_EQ(structs.back(), expected.back().first);
     if (step % 16 == 0) {
-      for (std::size_t i = 0; i < expected.size(); ++i) ASSERT_EQ(structs[i], expected[i]);
+      for (std::size_t i = 0; i < expected.size(); ++i) {
+        ASSERT_EQ(structs[i], expected[i].first);
+        ASSERT_EQ(structs.clock_at(i), expected[i].second);
+      }
     }
     for (int probe = 0; probe < 8; ++probe) {
       const std::size_t i = rng() % expected.size();
       const std::uint64_t end = i + 1 < expected.size() ? clock_at(i + 1) : clock_at(i) + 5;
-      const std::uint64_t clock = clock_at(i) + rng() % (end - clock_at(i));
+      const auto clock = static_cast<std::uint32_t>(clock_at(i) + rng() % (end - clock_at(i)));
       ASSERT_EQ(structs.find(clock), i);
       ASSERT_EQ(structs.find_near(clock, rng() % (expected.size() + 2)), i);
     }

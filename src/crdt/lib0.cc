@@ -45,6 +45,21 @@ std::int64_t Reader::read_i64() {
   return static_cast<std::int64_t>(load_be(b.data(), 8));
 }
 
+std::uint64_t Reader::read_var_uint_slow() {
+  std::uint64_t n = 0;
+  for (int shift = 0; shift < 56; shift += 7) {
+    if (p_ == end_) break;
+    const std::uint8_t b = *p_++;
+    n |= std::uint64_t{b & 0x7fu} << shift;
+    if (b < 0x80) {
+      if (n > kMaxSafeInteger) break;
+      return n;
+    }
+  }
+  fail();
+  return 0;
+}
+
 void Writer::write_var_string(std::string_view wtf8) {
   if (is_plain_utf8(wtf8)) {
     write_var_uint(wtf8.size());

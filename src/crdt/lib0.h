@@ -52,21 +52,23 @@ class Reader {
     return *p_++;
   }
 
-  std::uint64_t read_var_uint() {
-    // Fast path: one byte.
-    if (p_ != end_ && *p_ < 0x80) return *p_++;
-    std::uint64_t n = 0;
-    for (int shift = 0; shift < 56; shift += 7) {
-      if (p_ == end_) break;
-      const std::uint8_t b = *p_++;
-      n |= std::uint64_t{b & 0x7fu} << shift;
-      if (b < 0x80) {
-        if (n > kMaxSafeInteger) break;
-        return n;
+  [[gnu::always_inline]] std::uint64_t read_var_uint() {
+    // Inlined fast path where the longest varint fits the input: no bounds
+    // checks. Whatever it does not return (the end of the input, a value past
+    // 2^53, a run too long) the careful path reads again.
+    if (end_ - p_ >= 8) {
+      std::uint64_t n = 0;
+      for (int i = 0; i < 8; ++i) {
+        const std::uint64_t b = p_[i];
+        n |= (b & 0x7f) << (7 * i);
+        if (b < 0x80) {
+          if (n > kMaxSafeInteger) break;
+          p_ += i + 1;
+          return n;
+        }
       }
     }
-    fail();
-    return 0;
+    return read_var_uint_slow();
   }
 
   VarInt read_var_int() {
@@ -129,6 +131,8 @@ class Reader {
   std::int64_t read_i64();
 
  private:
+  std::uint64_t read_var_uint_slow();
+
   const std::uint8_t* p_ = nullptr;
   const std::uint8_t* end_ = nullptr;
   bool failed_ = false;
