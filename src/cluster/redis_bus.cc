@@ -110,6 +110,7 @@ struct RedisBus::Op {
   std::chrono::seconds ttl{0};
   std::function<void(std::optional<SessionRecord>)> done;
   Revocation revocation;
+  bool gap_marker = false;  // kUpdate: an empty update that makes every reader re-read the log
 
   [[nodiscard]] bool is_publish() const { return type == Type::kUpdate || type == Type::kAwareness; }
   // How many replies append_op's commands get.
@@ -189,6 +190,7 @@ void RedisBus::enqueue(Op op, bool bounded) {
     if (bounded) {
       if (queued_entries_ >= config_.queue_entries || queued_bytes_ + bytes > config_.queue_bytes) {
         counters_->dropped.fetch_add(1, std::memory_order_relaxed);
+        if (op.type == Op::Type::kUpdate) note_lost(op.target);
         return;
       }
       ++queued_entries_;
@@ -202,6 +204,7 @@ void RedisBus::enqueue(Op op, bool bounded) {
 void RedisBus::publish(std::string_view doc, Kind kind, Bytes payload) {
   if (writer_down_.load(std::memory_order_relaxed)) {
     counters_->dropped.fetch_add(1, std::memory_order_relaxed);
+    if (kind == Kind::kUpdate) note_lost(fmt::stream_key(config_.key_prefix, doc));
     return;
   }
   Op op;
@@ -315,6 +318,21 @@ bool RedisBus::connect_writer(bool& was_down) {
   was_down = false;
   writer_up_ = true;
   writer_down_ = false;
+  // Updates dropped while the writer was away are in the database but in no
+  // stream: tell every reader of those documents to read the log again.
+  std::set<std::string> lost;
+  {
+    std::lock_guard lock(lost_mu_);
+    lost.swap(lost_streams_);
+  }
+  for (const std::string& stream : lost) {
+    Op op;
+    op.type = Op::Type::kUpdate;
+    op.target = stream;
+    op.body = std::string("\0\0", 2);  // an empty Yjs update: applying it changes nothing
+    op.gap_marker = true;
+    enqueue(std::move(op), true);  // counted like any publish (dropped, it is noted lost again)
+  }
   return true;
 }
 
@@ -409,7 +427,12 @@ void RedisBus::append_op(const Op& op) {
     case Op::Type::kUpdate: {
       constexpr std::string_view kKindUpdate = "1";  // Kind::kUpdate
       const std::string maxlen = std::to_string(config_.maxlen);
-      writer_.append({"EVAL", fmt::kAppendScript, "1", op.target, maxlen, node_id_, kKindUpdate, op.body});
+      if (op.gap_marker) {
+        writer_.append({"EVAL", fmt::kAppendScript, "1", op.target, maxlen, node_id_, kKindUpdate, op.body,
+                        "18446744073709551615-18446744073709551615"});
+      } else {
+        writer_.append({"EVAL", fmt::kAppendScript, "1", op.target, maxlen, node_id_, kKindUpdate, op.body});
+      }
       return;
     }
     case Op::Type::kAwareness:
@@ -480,8 +503,14 @@ void RedisBus::complete_op(Op& op, std::vector<Reply>& replies) {
   }
 }
 
+void RedisBus::note_lost(const std::string& stream) {
+  std::lock_guard lock(lost_mu_);
+  lost_streams_.insert(stream);
+}
+
 void RedisBus::fail_op(Op& op) {
   if (op.is_publish()) counters_->dropped.fetch_add(1, std::memory_order_relaxed);
+  if (op.type == Op::Type::kUpdate) note_lost(op.target);
   if (op.type == Op::Type::kGetSession) op.done(std::nullopt);
 }
 

@@ -67,6 +67,7 @@ class RedisBus final : public Bus {
   using SubList = std::vector<std::shared_ptr<Sub>>;
 
   void enqueue(Op op, bool bounded);
+  void note_lost(const std::string& stream);
   void request_wake();
   void wake_pubsub();
   [[nodiscard]] SubList snapshot() const;
@@ -120,6 +121,9 @@ class RedisBus final : public Bus {
 
   std::atomic<bool> writer_up_{false};
   std::atomic<bool> writer_down_{false};  // publish() drops at once (false while first connecting)
+  // Streams whose updates were dropped: a gap marker goes to each when the writer is back.
+  std::mutex lost_mu_;
+  std::set<std::string> lost_streams_;
   std::atomic<bool> reader_up_{false};
   std::atomic<bool> pubsub_up_{false};  // connected and the revocation channel subscribed
 

@@ -28,12 +28,14 @@ std::string revocation_channel(std::string_view prefix);                       /
 
 // KEYS[1] = stream, ARGV = maxlen, origin, kind, payload. Appends
 // {o: origin, k: kind, v: id of the previous last entry or "0-0", p: payload}
-// with XADD MAXLEN ~ and returns the new id. One script, so `v` is exact and a
+// with XADD MAXLEN ~ and returns the new id (ARGV[5], when given, replaces the
+// predecessor: a gap marker names an impossible one, so every reader re-reads). One script, so `v` is exact and a
 // reader can tell that entries after its position were trimmed away.
 inline constexpr std::string_view kAppendScript = R"lua(
 local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
 local prev = '0-0'
 if last[1] then prev = last[1][1] end
+if ARGV[5] then prev = ARGV[5] end
 return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'o', ARGV[2], 'k', ARGV[3], 'v', prev, 'p', ARGV[4])
 )lua";
 
