@@ -195,6 +195,30 @@ test('fault 7: Redis killed and restarted empty — acks go on without it, cross
   assertNodesAlive(c)
 })
 
+test('fault 7 (I4): with Redis down, a logout on one node still closes the session\'s socket on another — fail closed', { timeout: 120000 }, async (t) => {
+  const c = await startCluster(t, { accounts: true, args: ['--recheck-ms', '1000'] })
+  // Alice's API calls go to node 1, her socket to node 3.
+  const alice = await register(c.via(0), 'alice')
+  assert.equal((await alice.call('POST', '/api/docs', { id: 'i4' })).status, 201)
+  const p = hocuspocus(t, c.via(2), 'i4', { token: alice.token })
+  await synced(p, 15000)
+  p.text.insert(0, 'before the outage')
+  await hpAcked(p, 10000)
+
+  await c.redis.crash()
+  await waitFor(async () => (await c.nodes[0].metrics()).get('quire_bus_connected') === 0,
+    { timeout: 10000, what: 'node 1 notices Redis is gone' })
+  // The revocation cannot be published; node 3 must find out from the database.
+  assert.equal((await alice.call('POST', '/api/auth/logout')).status, 204)
+  await waitFor(() => p.log.some((e) => e.event === 'close' && e.code === 4401),
+    { timeout: 10000 * SLOW, what: 'node 3 closes the revoked session\'s socket without Redis' })
+  // And it stays revoked when Redis is back: the reconnect is refused.
+  await c.redis.resume()
+  await waitFor(() => p.log.some((e) => e.event === 'authenticationFailed'),
+    { timeout: 10000 * SLOW, what: 'the reconnect with the revoked session refused' })
+  assertNodesAlive(c)
+})
+
 test('fault 8: the nodes\' Redis connections killed (CLIENT KILL) — they reconnect and catch up, I2', { timeout: 120000 }, async (t) => {
   const c = await startCluster(t)
   const w = new Workload(t, c, { docs: ['f8-a', 'f8-b'], seed: 808 })
