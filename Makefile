@@ -93,6 +93,7 @@ bench: build
 	@scripts/bench-merge.sh $(QUIRE)
 	@scripts/bench-engine.sh
 	@scripts/bench-server.sh $(QUIRE) $(LOADGEN)
+	@QUIRE_BINARY=$(CURDIR)/$(QUIRE) node tools/server-tests/cluster-bench.mjs
 
 # Quire, @hocuspocus/server (SQLite) and the y-websocket server one after another under the
 # eight scenarios of tools/loadgen; each run its own server, temp data dir and port. Writes
