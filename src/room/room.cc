@@ -281,7 +281,7 @@ void Room::flush_awareness() {
   if (!local.empty()) awareness_relay_(local);
   for (const AwarenessTable::Owned& o : owned) {
     if (auto it = members_.find(o.owner); it != members_.end()) {
-      session_observer_(o.owner, it->second.info, protocol::encode_awareness({o.state}));
+      session_observer_(it->second.info, o.state.client, protocol::encode_awareness({o.state}));
     }
   }
   // To everyone, the sender too: y-websocket clients count it as a sign of life.

@@ -157,8 +157,9 @@ class Room {
   // members (never relayed ones), to be published to the other nodes.
   void set_awareness_relay(std::function<void(const Bytes&)> relay) { awareness_relay_ = std::move(relay); }
   // Called at each flush for every live state a member of this node changed:
-  // the member and its state as a one-entry awareness update (session records).
-  using SessionObserver = std::function<void(MemberId, const MemberInfo&, const Bytes& state)>;
+  // the member, its client id and its state as a one-entry awareness update
+  // (session records).
+  using SessionObserver = std::function<void(const MemberInfo&, std::uint64_t client, const Bytes& state)>;
   void set_session_observer(SessionObserver observer) { session_observer_ = std::move(observer); }
   // A member's state remembered from an earlier connection (a one-entry
   // awareness update): shown to everyone unless a newer one is known.

@@ -523,8 +523,10 @@ TEST(RoomClusterTest, ADuplicateOfAnotherNodesUpdateIsStoredNotAssumedDurable) {
 
 TEST_F(RoomTest, SessionRecordsFollowAMembersOwnStatesAndRestoreThem) {
   std::vector<std::pair<std::string, Bytes>> records;
-  room.set_session_observer(
-      [&](MemberId, const MemberInfo& info, const Bytes& state) { records.emplace_back(info.session, state); });
+  room.set_session_observer([&](const MemberInfo& info, std::uint64_t client, const Bytes& state) {
+    EXPECT_EQ(client, 100u);
+    records.emplace_back(info.session, state);
+  });
   auto a = join(1, Protocol::kHocuspocus, false, "Alice");
   send(1, Protocol::kHocuspocus, awareness(100, 3, R"({"cursor":1})"));
   ASSERT_TRUE(room.apply_remote_awareness(protocol::encode_awareness({{500, 1, "{}"}}), now).ok());

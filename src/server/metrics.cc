@@ -103,16 +103,12 @@ std::string Metrics::render() const {
 std::string render_bus_metrics(const cluster::Bus& bus) {
   const cluster::BusStats st = bus.stats();
   std::string out;
-  auto line = [&](const char* name, const char* type, const char* help, std::uint64_t v) {
-    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + " " +
-           std::to_string(v) + "\n";
-  };
-  line("quire_bus_connected", "gauge", "1 while the cluster bus is connected.", bus.connected() ? 1 : 0);
-  line("quire_bus_published_total", "counter", "Entries the bus handed to the transport.", st.published);
-  line("quire_bus_delivered_total", "counter", "Entries from other nodes delivered.", st.delivered);
-  line("quire_bus_dropped_total", "counter", "Publishes dropped (queue full or transport down).", st.dropped);
-  line("quire_bus_gaps_total", "counter", "Gaps signalled by the bus.", st.gaps);
-  line("quire_bus_reconnects_total", "counter", "Bus connections re-established.", st.reconnects);
+  line(out, "quire_bus_connected", "gauge", "1 while the cluster bus is connected.", bus.connected() ? 1 : 0);
+  line(out, "quire_bus_published_total", "counter", "Entries the bus handed to the transport.", st.published);
+  line(out, "quire_bus_delivered_total", "counter", "Entries from other nodes delivered.", st.delivered);
+  line(out, "quire_bus_dropped_total", "counter", "Publishes dropped (queue full or transport down).", st.dropped);
+  line(out, "quire_bus_gaps_total", "counter", "Gaps signalled by the bus.", st.gaps);
+  line(out, "quire_bus_reconnects_total", "counter", "Bus connections re-established.", st.reconnects);
   return out;
 }
 

@@ -48,17 +48,16 @@ void HostedRoom::append(Bytes update, std::string user, std::function<void(Statu
 }
 
 void HostedRoom::barrier(std::function<void(Status)> done) {
-  if (!unverified_.empty()) {
-    // A duplicate is acknowledged as durable: what other nodes relayed must be.
-    settle_relayed(0, [self = shared_from_this(), done = std::move(done)](Status s) mutable {
-      if (!s) return done(s);
-      self->host_.queue_.barrier(
-          [self, done = std::move(done)] { asio::post(self->strand_, [done] { done(Status{}); }); });
-    });
-    return;
-  }
-  host_.queue_.barrier(
-      [self = shared_from_this(), done = std::move(done)] { asio::post(self->strand_, [done] { done(Status{}); }); });
+  auto after_queue = [self = shared_from_this()](std::function<void(Status)> then) {
+    self->host_.queue_.barrier(
+        [self, then = std::move(then)] { asio::post(self->strand_, [then] { then(Status{}); }); });
+  };
+  if (unverified_.empty()) return after_queue(std::move(done));
+  // A duplicate is acknowledged as durable: what other nodes relayed must be.
+  settle_relayed(0, [after_queue, done = std::move(done)](Status s) mutable {
+    if (!s) return done(s);
+    after_queue(std::move(done));
+  });
 }
 
 void HostedRoom::compact(Bytes snapshot, Bytes state_vector, std::function<void(Status)> done) {
@@ -389,13 +388,10 @@ void RoomHost::finish_load(const std::shared_ptr<HostedRoom>& room, Result<stora
           [this, doc = room->doc()](const Bytes& update) { bus_.publish(doc, cluster::Kind::kAwareness, update); });
       // Session records: what a client showed last, for its next connection on any node.
       room->room_.set_session_observer(
-          [this, doc = room->doc()](room::MemberId, const room::MemberInfo& info, const Bytes& state) {
+          [this, doc = room->doc()](const room::MemberInfo& info, std::uint64_t client, const Bytes& state) {
             if (info.session.empty()) return;
-            auto entries = protocol::decode_awareness(state, 1);
-            if (!entries || entries->empty()) return;
-            bus_.put_session(
-                cluster::SessionRecord{session_key(info.session, doc), info.user, doc, (*entries)[0].client, state, {}},
-                kSessionTtl);
+            bus_.put_session(cluster::SessionRecord{session_key(info.session, doc), info.user, doc, client, state, {}},
+                             kSessionTtl);
           });
       std::vector<cluster::Entry> early = std::move(room->early_);
       room->early_.clear();
