@@ -2,6 +2,8 @@
 // as `kill -9` would, to prove crash safety (SECURITY.md §2 row 12). Armed only
 // by the environment variable QUIRE_FAILPOINTS, a comma-separated list of
 // names, read once; in production it is unset and a fail point costs one load.
+// Besides the crash points (compact.*), `relay.drop_updates` makes a cluster
+// node ignore the updates other nodes relay (a node whose deliveries are late).
 //
 // Thread-safety: any thread.
 #pragma once

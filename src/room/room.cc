@@ -89,7 +89,7 @@ Status Room::load(ByteView snapshot, const std::vector<Bytes>& log) {
 void Room::join(MemberId id, MemberInfo info, std::shared_ptr<Member> member) {
   const Protocol protocol = info.protocol;
   const std::string key = info.key;
-  members_[id] = Slot{std::move(info), std::move(member)};
+  members_[id] = Slot{std::move(info), std::move(member), {}, false};
   // y-websocket's server speaks first; a Hocuspocus server answers the client's Step1.
   if (protocol == Protocol::kYWebsocket) {
     send_to(id, protocol::sync_frame(protocol, key, SyncType::kStep1, doc_.encode_state_vector()));
@@ -103,6 +103,7 @@ void Room::leave(MemberId id) {
   auto it = members_.find(id);
   if (it == members_.end()) return;
   const bool editor = !it->second.info.read_only;
+  if (it->second.acked_since_report) report_session(it->second);
   members_.erase(it);
   awareness_.remove_owner(id);
   if (editor) compact_if_no_editor();
@@ -246,8 +247,19 @@ void Room::acknowledge(MemberId id, Status committed) {
     return;
   }
   auto it = members_.find(id);
-  if (it == members_.end() || it->second.info.protocol != Protocol::kHocuspocus) return;
+  if (it == members_.end()) return;
+  it->second.acked_since_report = static_cast<bool>(session_observer_);
+  if (it->second.info.protocol != Protocol::kHocuspocus) return;
   send_to(id, protocol::sync_status_frame(it->second.info.key, true));
+}
+
+void Room::report_session(Slot& slot) {
+  if (!session_observer_ || slot.info.session.empty()) return;
+  if (slot.acked_since_report) {
+    slot.session.state_vector = doc_.encode_state_vector();
+    slot.acked_since_report = false;
+  }
+  session_observer_(slot.info, slot.session);
 }
 
 Verdict Room::on_awareness(MemberId id, Slot& slot, const protocol::Frame& frame, std::int64_t now_ms) {
@@ -281,7 +293,9 @@ void Room::flush_awareness() {
   if (!local.empty()) awareness_relay_(local);
   for (const AwarenessTable::Owned& o : owned) {
     if (auto it = members_.find(o.owner); it != members_.end()) {
-      session_observer_(it->second.info, o.state.client, protocol::encode_awareness({o.state}));
+      it->second.session.awareness_client = o.state.client;
+      it->second.session.awareness_state = protocol::encode_awareness({o.state});
+      report_session(it->second);
     }
   }
   // To everyone, the sender too: y-websocket clients count it as a sign of life.
@@ -323,6 +337,9 @@ Status Room::apply_remote_awareness(ByteView update, std::int64_t now_ms) {
 
 void Room::tick(std::int64_t now_ms) {
   awareness_.expire(now_ms, limits_.awareness_timeout_ms);
+  for (auto& [id, slot] : members_) {
+    if (slot.acked_since_report) report_session(slot);
+  }
   if (storage_failed_ && in_flight_ == 0) compact();
 }
 
@@ -415,11 +432,17 @@ SharedFrame Room::full_state_frame(Protocol protocol, const std::string& key) {
 bool Room::covers(ByteView update) const {
   auto theirs = crdt::state_vector_from_update(update);
   if (!theirs) return false;
-  auto their_sv = crdt::decode_state_vector(*theirs);
-  auto our_sv = crdt::decode_state_vector(doc_.encode_state_vector());
-  if (!their_sv || !our_sv) return false;
-  for (const auto& [client, clock] : their_sv->entries()) {
-    if (our_sv->get(client) < clock) return false;
+  auto seen = has_seen(*theirs);
+  return seen && *seen;
+}
+
+Result<bool> Room::has_seen(ByteView state_vector) const {
+  auto theirs = crdt::decode_state_vector(state_vector);
+  if (!theirs) return theirs.error();
+  auto ours = crdt::decode_state_vector(doc_.encode_state_vector());
+  if (!ours) return ours.error();
+  for (const auto& [client, clock] : theirs->entries()) {
+    if (ours->get(client) < clock) return false;
   }
   return true;
 }

@@ -45,6 +45,14 @@ class Member {
   virtual void close(int code, std::string reason) = 0;
 };
 
+// What a member's session record holds (cluster): its awareness and how far
+// the server had got when its updates were last acknowledged.
+struct SessionState {
+  std::uint64_t awareness_client = 0;  // 0: no state published yet
+  Bytes awareness_state;               // its last state, as a one-entry awareness update
+  Bytes state_vector;                  // the document's state vector at (or just after) its last ack; empty: none
+};
+
 struct MemberInfo {
   protocol::Protocol protocol = protocol::Protocol::kHocuspocus;
   std::string key;  // Hocuspocus: the document name as the client sent it
@@ -156,10 +164,11 @@ class Room {
   // Called at each flush with the awareness changes of this node's own
   // members (never relayed ones), to be published to the other nodes.
   void set_awareness_relay(std::function<void(const Bytes&)> relay) { awareness_relay_ = std::move(relay); }
-  // Called at each flush for every live state a member of this node changed:
-  // the member, its client id and its state as a one-entry awareness update
-  // (session records).
-  using SessionObserver = std::function<void(const MemberInfo&, std::uint64_t client, const Bytes& state)>;
+  // Session records: called with a member of this node and its session state
+  // when that changes — at each awareness flush for every live state the member
+  // published, and after its updates were acknowledged (at the next flush,
+  // tick or its leave, whichever comes first; one state vector a tick at most).
+  using SessionObserver = std::function<void(const MemberInfo&, const SessionState&)>;
   void set_session_observer(SessionObserver observer) { session_observer_ = std::move(observer); }
   // A member's state remembered from an earlier connection (a one-entry
   // awareness update): shown to everyone unless a newer one is known.
@@ -170,6 +179,8 @@ class Room {
   [[nodiscard]] std::size_t member_count() const { return members_.size(); }
   [[nodiscard]] const RoomStats& stats() const { return stats_; }
   [[nodiscard]] const crdt::Doc& doc() const { return doc_; }
+  // True when the document holds everything `state_vector` counts; an error if it does not decode.
+  [[nodiscard]] Result<bool> has_seen(ByteView state_vector) const;
   // Compactions and appends still waiting for their commit.
   [[nodiscard]] std::size_t in_flight() const { return in_flight_; }
 
@@ -177,6 +188,8 @@ class Room {
   struct Slot {
     MemberInfo info;
     std::shared_ptr<Member> member;
+    SessionState session;
+    bool acked_since_report = false;  // an ack since the session state was last reported
   };
   Verdict on_sync(MemberId id, Slot& slot, const protocol::Frame& frame);
   Verdict on_update(MemberId id, Slot& slot, ByteView update);
@@ -186,6 +199,8 @@ class Room {
   // After an editor left or became read-only: compacts if no editor remains.
   void compact_if_no_editor();
   void acknowledge(MemberId id, Status committed);
+  // Reports `slot`'s session state, with the current state vector if it was acked since.
+  void report_session(Slot& slot);
   [[nodiscard]] const Bytes& full_state();
   // full_state() framed as a SyncStep2 for one framing, shared by every joiner of this version.
   [[nodiscard]] SharedFrame full_state_frame(protocol::Protocol protocol, const std::string& key);

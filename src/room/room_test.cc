@@ -523,9 +523,10 @@ TEST(RoomClusterTest, ADuplicateOfAnotherNodesUpdateIsStoredNotAssumedDurable) {
 
 TEST_F(RoomTest, SessionRecordsFollowAMembersOwnStatesAndRestoreThem) {
   std::vector<std::pair<std::string, Bytes>> records;
-  room.set_session_observer([&](const MemberInfo& info, std::uint64_t client, const Bytes& state) {
-    EXPECT_EQ(client, 100u);
-    records.emplace_back(info.session, state);
+  room.set_session_observer([&](const MemberInfo& info, const SessionState& session) {
+    EXPECT_EQ(session.awareness_client, 100u);
+    EXPECT_TRUE(session.state_vector.empty()) << "nothing acknowledged yet";
+    records.emplace_back(info.session, session.awareness_state);
   });
   auto a = join(1, Protocol::kHocuspocus, false, "Alice");
   send(1, Protocol::kHocuspocus, awareness(100, 3, R"({"cursor":1})"));
@@ -555,6 +556,48 @@ TEST_F(RoomTest, SessionRecordsFollowAMembersOwnStatesAndRestoreThem) {
   ASSERT_TRUE(f.ok());
   EXPECT_EQ(other.receive(8, *f, now).rejected, "");
   (void)a;
+}
+
+TEST_F(RoomTest, SessionRecordsCarryTheStateVectorOfTheLastAck) {
+  std::vector<SessionState> records;
+  room.set_session_observer([&](const MemberInfo&, const SessionState& session) { records.push_back(session); });
+  auto a = join(1, Protocol::kHocuspocus);
+  auto y = join(2, Protocol::kYWebsocket);
+  send(1, Protocol::kHocuspocus, hp(SyncType::kUpdate, text_update(7, "acked")));
+  room.tick(now);
+  EXPECT_TRUE(records.empty()) << "not before the commit";
+  journal.commit_all();
+  EXPECT_TRUE(records.empty()) << "reported at the next flush, tick or leave, not per ack";
+  room.tick(now);
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].awareness_client, 0u);
+  auto sv = crdt::decode_state_vector(records[0].state_vector);
+  ASSERT_TRUE(sv.ok());
+  EXPECT_EQ(sv->get(7), 5u);
+  room.tick(now);
+  EXPECT_EQ(records.size(), 1u) << "nothing new acknowledged";
+  // Later awareness carries the same state vector along.
+  send(1, Protocol::kHocuspocus, awareness(100, 1, R"({"cursor":3})"));
+  room.flush_awareness();
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[1].awareness_client, 100u);
+  EXPECT_EQ(records[1].state_vector, records[0].state_vector);
+  // A y-websocket member has no acks on the wire, but its commits count; its leave reports.
+  send(2, Protocol::kYWebsocket,
+       protocol::sync_frame(Protocol::kYWebsocket, "", SyncType::kUpdate, text_update(8, "more")));
+  journal.commit_all();
+  room.leave(2);
+  ASSERT_EQ(records.size(), 3u);
+  sv = crdt::decode_state_vector(records[2].state_vector);
+  ASSERT_TRUE(sv.ok());
+  EXPECT_EQ(sv->get(8), 4u);
+  EXPECT_EQ(room.has_seen(records[2].state_vector).value(), true);
+  Room other("doc", journal, limits());
+  ASSERT_TRUE(other.load({}, {}).ok());
+  EXPECT_EQ(other.has_seen(records[2].state_vector).value(), false);
+  EXPECT_FALSE(other.has_seen(Bytes{5}).ok());
+  (void)a;
+  (void)y;
 }
 
 TEST_F(RoomTest, JoinersOfOneVersionShareOneFullStateFrame) {

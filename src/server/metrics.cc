@@ -65,6 +65,9 @@ std::string Metrics::render() const {
   counter("quire_revocations_total", "Revocations received from the bus.", revocations_total);
   counter("quire_sessions_resumed_total",
           "Session records found on a join (the state is shown unless a newer one is known).", sessions_resumed_total);
+  counter("quire_session_catch_ups_total",
+          "Joins whose session record showed acknowledged updates this node lacked: the log was read at once.",
+          session_catch_ups_total);
   counter("quire_relayed_stored_total", "Relayed updates this node stored because their node never committed them.",
           relayed_stored_total);
 

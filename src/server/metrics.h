@@ -43,6 +43,7 @@ class Metrics {
   std::atomic<std::uint64_t> revocations_total{0};
   std::atomic<std::uint64_t> relayed_stored_total{0};
   std::atomic<std::uint64_t> sessions_resumed_total{0};
+  std::atomic<std::uint64_t> session_catch_ups_total{0};
 
   // One log transaction (group commit) took `seconds` for `entries` updates.
   void observe_commit(double seconds, std::size_t entries);

@@ -4,6 +4,7 @@
 #include <boost/asio/post.hpp>
 #include <chrono>
 
+#include "base/failpoint.h"
 #include "base/log.h"
 
 namespace quire::server {
@@ -116,6 +117,8 @@ void HostedRoom::on_remote(const cluster::Entry& entry) {
     return;
   }
   Status s;
+  // Test only: a node whose deliveries are late (cluster tests of session resume).
+  if (entry.kind == cluster::Kind::kUpdate && failpoint::armed("relay.drop_updates")) return;
   if (entry.kind == cluster::Kind::kUpdate) {
     host_.metrics_.remote_updates_total++;
     auto changed = room_.apply_remote_update(entry.payload);
@@ -250,14 +253,26 @@ void HostedRoom::resume_session(room::MemberId id, const std::string& session) {
   if (!host_.config_.clustered || session.empty()) return;
   host_.bus_.get_session(
       session_key(session, doc()), [self = shared_from_this(), id](std::optional<cluster::SessionRecord> record) {
-        if (!record || record->awareness_state.empty()) return;
+        if (!record) return;
         asio::post(self->strand_, [self, id, record = std::move(*record)] {
           if (record.doc != self->doc()) return;
-          if (Status s = self->room_.restore_awareness(id, record.awareness_state, self->host_.now_ms()); !s) {
-            log::warn("session_restore_failed", {{"doc", self->doc()}, {"error", s.error().to_string()}});
-            return;
-          }
           self->host_.metrics_.sessions_resumed_total++;
+          if (!record.awareness_state.empty()) {
+            if (Status s = self->room_.restore_awareness(id, record.awareness_state, self->host_.now_ms()); !s) {
+              log::warn("session_restore_failed", {{"doc", self->doc()}, {"error", s.error().to_string()}});
+            }
+          }
+          if (record.state_vector.empty()) return;
+          // Read-your-writes on any node: what was acknowledged to the session is
+          // committed, so when this node has not got all of it yet (the bus is
+          // behind), the log has — read it now rather than at the next gap.
+          auto seen = self->room_.has_seen(record.state_vector);
+          if (!seen) {
+            log::warn("session_restore_failed", {{"doc", self->doc()}, {"error", seen.error().to_string()}});
+          } else if (!*seen) {
+            self->host_.metrics_.session_catch_ups_total++;
+            self->catch_up(nullptr);
+          }
         });
       });
 }
@@ -388,10 +403,12 @@ void RoomHost::finish_load(const std::shared_ptr<HostedRoom>& room, Result<stora
           [this, doc = room->doc()](const Bytes& update) { bus_.publish(doc, cluster::Kind::kAwareness, update); });
       // Session records: what a client showed last, for its next connection on any node.
       room->room_.set_session_observer(
-          [this, doc = room->doc()](const room::MemberInfo& info, std::uint64_t client, const Bytes& state) {
+          [this, doc = room->doc()](const room::MemberInfo& info, const room::SessionState& session) {
             if (info.session.empty()) return;
-            bus_.put_session(cluster::SessionRecord{session_key(info.session, doc), info.user, doc, client, state, {}},
-                             kSessionTtl);
+            bus_.put_session(
+                cluster::SessionRecord{session_key(info.session, doc), info.user, doc, session.awareness_client,
+                                       session.awareness_state, session.state_vector},
+                kSessionTtl);
           });
       std::vector<cluster::Entry> early = std::move(room->early_);
       room->early_.clear();

@@ -8,6 +8,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { startCluster } from './cluster.mjs'
+import { RO_TOKEN } from './server.mjs'
 import {
   hocuspocus, ywebsocket, synced, hpSynced, hpAcked, converged, prng, randInt, randomTextEdit, stateVector, sleep, waitFor
 } from './clients.mjs'
@@ -102,6 +103,35 @@ test('cluster: awareness crosses nodes; a client whose node is killed resumes on
   mover.text.insert(0, 'still here ')
   await waitFor(() => watcher.text.toString().startsWith('still here'), { timeout: 5000, what: 'edits after the resume' })
   await hpAcked(mover, 10000)
+})
+
+test('cluster: a session back without its copy, on a node the stream has not reached, gets its acknowledged edits at once', { timeout: 120000 }, async (t) => {
+  const c = await startCluster(t)
+  const name = 'read-your-writes'
+  // Node 2 ignores what the stream relays: a node whose deliveries are late.
+  c.nodes[1].env = { QUIRE_FAILPOINTS: 'relay.drop_updates' }
+  await c.restartNode(1)
+  const watcher = hocuspocus(t, c.via(1), name, { token: RO_TOKEN })
+  await synced(watcher, 15000)
+  // The editor's session writes on node 1; the record it leaves there holds the state vector
+  // of its last acknowledged update (written at the awareness flush after the ack).
+  const writer = hocuspocus(t, c.via(0), name)
+  await synced(writer, 15000)
+  writer.text.insert(0, 'acknowledged on node 1')
+  await hpAcked(writer, 10000)
+  writer.setAwarenessField('cursor', { anchor: 0, head: 3 })
+  await waitFor(() => [...watcher.awareness.getStates().values()].some((s) => s.cursor?.head === 3),
+    { timeout: 5000, what: 'the awareness flush on node 1 (which writes the session record)' })
+  await sleep(500)
+  assert.equal(watcher.text.toString(), '', 'node 2 never got the update from the stream (the fail point works)')
+  // The same session comes back on node 2 without a local copy (a new tab): node 2 finds in the
+  // session record that it lacks acknowledged updates and reads the log at once.
+  writer.shutdown()
+  const fresh = hocuspocus(t, c.via(1), name)
+  await synced(fresh, 15000)
+  await waitFor(() => fresh.text.toString() === 'acknowledged on node 1' && watcher.text.toString() === 'acknowledged on node 1',
+    { timeout: 5000, what: 'the acknowledged edit on node 2, for the session and everyone there' })
+  assert.ok((await c.nodes[1].metrics()).get('quire_session_catch_ups_total') >= 1)
 })
 
 test('cluster: idle nodes send the database nothing (no polling); nginx caches only hashed assets', { timeout: 120000 }, async (t) => {
