@@ -171,6 +171,8 @@ const std::vector<Option>& options() {
        number(&server::ServerConfig::max_message_bytes)},
       {"send-queue-bytes", "per-connection send queue before close 1013 (8 MiB)",
        number(&server::ServerConfig::send_queue_bytes)},
+      {"commit-window-us", "under load, a commit waits up to this for more appends (1000; 0: never)",
+       number(&server::ServerConfig::commit_window_us)},
       {"rate-messages", "messages per second per connection, sustained (20)",
        number(&server::ServerConfig::rate_messages_per_second)},
       {"rate-burst", "messages per connection at once (100)", number(&server::ServerConfig::rate_burst)},

@@ -224,7 +224,11 @@ Verdict Room::on_update(MemberId id, Slot& slot, ByteView update) {
   stats_.bytes_since_snapshot += update.size();
   ++stats_.updates_since_snapshot;
   journal_.append(Bytes(update.begin(), update.end()), slot.info.user, std::move(done));
-  if (stats_.updates_since_snapshot >= limits_.compact_after_updates ||
+  // A snapshot rewrites the whole document: after the update count, also wait
+  // for the log to reach a quarter of the document's size, so that a fast
+  // writer on a large document does not rewrite it every thousand updates.
+  if ((stats_.updates_since_snapshot >= limits_.compact_after_updates &&
+       stats_.bytes_since_snapshot >= stats_.measured_bytes / 4) ||
       stats_.bytes_since_snapshot >= limits_.compact_after_bytes) {
     compact();
   }
@@ -387,6 +391,46 @@ void Room::compact() {
 }
 
 void Room::broadcast_update(ByteView update, MemberId except) {
+  // Large updates are not held (nor copied into a merge): coalescing is for many small ones.
+  if (!broadcast_scheduler_ || update.size() > kCoalesceBytes) {
+    flush_broadcasts();  // in order
+    ++stats_.updates_broadcast;
+    send_update(update, except);
+    return;
+  }
+  if (pending_bytes_ + update.size() > kCoalesceBytes) flush_broadcasts();
+  pending_bytes_ += update.size();
+  if (pending_updates_.empty()) {
+    pending_sender_ = except;
+    broadcast_scheduler_();
+  } else if (pending_sender_ != except) {
+    pending_sender_ = 0;
+  }
+  pending_updates_.emplace_back(update.begin(), update.end());
+}
+
+void Room::flush_broadcasts() {
+  if (pending_updates_.empty()) return;
+  std::vector<Bytes> updates = std::move(pending_updates_);
+  pending_updates_.clear();
+  pending_bytes_ = 0;
+  const MemberId except = pending_sender_;
+  pending_sender_ = 0;
+  stats_.updates_broadcast += updates.size();
+  if (updates.size() == 1) {
+    send_update(updates[0], except);
+    return;
+  }
+  std::vector<ByteView> views(updates.begin(), updates.end());
+  if (auto merged = crdt::merge_updates(views)) {
+    send_update(*merged, except);
+    return;
+  }
+  for (const Bytes& u : updates) send_update(u, except);  // cannot happen for what the document emitted
+}
+
+void Room::send_update(ByteView update, MemberId except) {
+  ++stats_.broadcasts;
   broadcast([&](Protocol p, const std::string& key) { return protocol::sync_frame(p, key, SyncType::kUpdate, update); },
             except);
 }

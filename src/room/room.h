@@ -30,6 +30,8 @@ namespace quire::room {
 inline constexpr std::string_view kDomain = "room";
 // Update bytes taken between two measurements of a document near its size cap.
 inline constexpr std::size_t kRemeasureBytes = 64u << 10;
+// Updates held for one coalesced broadcast, at most; a larger one goes out alone.
+inline constexpr std::size_t kCoalesceBytes = 64u << 10;
 
 // A frame ready to write, shared by every connection it goes to.
 using SharedFrame = std::shared_ptr<const Bytes>;
@@ -113,6 +115,8 @@ struct RoomStats {
   std::size_t bytes_since_measured = 0;  // update bytes taken since: the estimate only overshoots
   std::uint64_t version = 0;             // changes applied since load
   std::uint64_t compactions = 0;
+  std::uint64_t broadcasts = 0;         // update broadcasts sent (one frame per framing each)
+  std::uint64_t updates_broadcast = 0;  // updates they carried
 };
 
 class Room {
@@ -151,6 +155,19 @@ class Room {
 
   // Compacts now if the log holds anything since the last snapshot.
   void compact();
+
+  // Coalesced broadcasts. Without a scheduler every update is broadcast as it
+  // is applied. With one, updates are collected and `schedule` is called when
+  // the first is; the host then calls flush_broadcasts() (posted to the room's
+  // strand, so everything already queued there is applied first). A flush sends
+  // one frame per framing for all of them — merged into one update when there
+  // are several — to everyone but their sender; when several members sent
+  // them, to everyone (a client's own structs coming back change nothing in
+  // Yjs). At low load a flush carries one update; under load one write carries
+  // many, as Hocuspocus merges what arrives together. At most kCoalesceBytes
+  // are held; a larger update is sent at once, after what was held.
+  void set_broadcast_scheduler(std::function<void()> schedule) { broadcast_scheduler_ = std::move(schedule); }
+  void flush_broadcasts();
 
   // ---- A cluster: what other nodes relay (ARCHITECTURE §2.3) ----
   // An update another node applied and stored (or a catch-up read from the
@@ -194,7 +211,9 @@ class Room {
   Verdict on_sync(MemberId id, Slot& slot, const protocol::Frame& frame);
   Verdict on_update(MemberId id, Slot& slot, ByteView update);
   Verdict on_awareness(MemberId id, Slot& slot, const protocol::Frame& frame, std::int64_t now_ms);
+  // Broadcasts now, or collects for the scheduled flush.
   void broadcast_update(ByteView update, MemberId except);
+  void send_update(ByteView update, MemberId except);
   void send_to(MemberId id, Bytes frame);
   // After an editor left or became read-only: compacts if no editor remains.
   void compact_if_no_editor();
@@ -227,6 +246,10 @@ class Room {
   std::size_t in_flight_ = 0;
   std::function<void(const Bytes&)> awareness_relay_;
   SessionObserver session_observer_;
+  std::function<void()> broadcast_scheduler_;
+  std::vector<Bytes> pending_updates_;  // applied, waiting for the scheduled flush
+  MemberId pending_sender_ = 0;         // who sent them all (0: another node, or several members)
+  std::size_t pending_bytes_ = 0;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

@@ -600,6 +600,50 @@ TEST_F(RoomTest, SessionRecordsCarryTheStateVectorOfTheLastAck) {
   (void)y;
 }
 
+TEST_F(RoomTest, BroadcastsCoalesceUntilTheScheduledFlush) {
+  int scheduled = 0;
+  room.set_broadcast_scheduler([&] { ++scheduled; });
+  auto a = join(1, Protocol::kHocuspocus);
+  auto b = join(2, Protocol::kHocuspocus);
+  auto obs = join(3, Protocol::kYWebsocket);
+  obs->take();
+  // One sender: collected, one flush scheduled, sent merged to everyone else.
+  send(1, Protocol::kHocuspocus, hp(SyncType::kUpdate, text_update(7, "ab")));
+  send(1, Protocol::kHocuspocus, hp(SyncType::kUpdate, text_update(8, "cd")));
+  EXPECT_EQ(scheduled, 1);
+  EXPECT_TRUE(obs->take().empty()) << "nothing before the flush";
+  room.flush_broadcasts();
+  auto got = obs->take();
+  ASSERT_EQ(got.size(), 1u) << "one frame for both updates";
+  crdt::Doc mirror;
+  ASSERT_TRUE(mirror.apply_update(got[0].sync.payload).ok());
+  EXPECT_EQ(mirror.text("t").size(), 4u);
+  EXPECT_EQ(b->take().size(), 1u);
+  EXPECT_TRUE(a->take().empty()) << "not back to its only sender";
+  EXPECT_EQ(room.stats().broadcasts, 1u);
+  EXPECT_EQ(room.stats().updates_broadcast, 2u);
+  // Two senders: everyone gets the merged frame (their own structs change nothing for them).
+  send(1, Protocol::kHocuspocus, hp(SyncType::kUpdate, text_update(9, "e")));
+  send(2, Protocol::kHocuspocus, hp(SyncType::kUpdate, text_update(10, "f")));
+  EXPECT_EQ(scheduled, 2);
+  room.flush_broadcasts();
+  for (auto* m : {a.get(), b.get(), obs.get()}) {
+    auto frames = m->take();
+    ASSERT_EQ(frames.size(), 1u);
+    ASSERT_TRUE(mirror.apply_update(frames[0].sync.payload).ok());
+  }
+  EXPECT_EQ(mirror.encode_state_as_update().value(), room.doc().encode_state_as_update().value());
+  room.flush_broadcasts();
+  EXPECT_TRUE(obs->take().empty()) << "a flush with nothing pending sends nothing";
+  // A large update is not held: what was pending goes first, then it, both at once.
+  send(1, Protocol::kHocuspocus, hp(SyncType::kUpdate, text_update(11, "g")));
+  send(1, Protocol::kHocuspocus, hp(SyncType::kUpdate, text_update(12, std::string(kCoalesceBytes, 'x'))));
+  got = obs->take();
+  ASSERT_EQ(got.size(), 2u);
+  ASSERT_TRUE(mirror.apply_update(got[0].sync.payload).ok());
+  EXPECT_EQ(mirror.text("t").size(), 7u) << "the held update first";
+}
+
 TEST_F(RoomTest, JoinersOfOneVersionShareOneFullStateFrame) {
   auto w = join(1, Protocol::kHocuspocus);
   send(1, Protocol::kHocuspocus, hp(SyncType::kUpdate, text_update(7, "shared state")));

@@ -28,6 +28,9 @@ struct ServerConfig {
   std::size_t max_preauth_bytes = 16u << 10;
   std::size_t send_queue_bytes = 8u << 20;
   std::size_t max_store_backlog_bytes = 8u << 20;  // appends waiting for commit before reads pause
+  // Group commit under load: a commit following the previous one within this
+  // window waits up to it for more appends (one fsync for many). 0: never waits.
+  std::int64_t commit_window_us = 1000;
   double rate_messages_per_second = 20;
   double rate_burst = 100;
   double awareness_per_second = 10;

@@ -21,7 +21,12 @@ HostedRoom::HostedRoom(RoomHost& host, storage::DocKey key)
       flush_timer_(strand_),
       tick_timer_(strand_),
       unload_timer_(strand_),
-      retry_timer_(strand_) {}
+      retry_timer_(strand_) {
+  // Updates applied before the posted flush runs (everything already queued on
+  // the strand) go out together, merged (Room::flush_broadcasts).
+  room_.set_broadcast_scheduler(
+      [this] { asio::post(strand_, [self = shared_from_this()] { self->room_.flush_broadcasts(); }); });
+}
 
 void HostedRoom::append(Bytes update, std::string user, std::function<void(Status)> done) {
   const std::size_t size = update.size();

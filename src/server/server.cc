@@ -19,7 +19,9 @@ Server::Impl::Impl(ServerConfig c, storage::Store& s, cluster::Bus& b, std::uniq
       auth(std::move(a)),
       acceptor(io),
       signals(io, SIGINT, SIGTERM),
-      queue(s, 1024, [this](double seconds, std::size_t entries) { metrics.observe_commit(seconds, entries); }),
+      queue(
+          s, 1024, [this](double seconds, std::size_t entries) { metrics.observe_commit(seconds, entries); },
+          std::chrono::microseconds(config.commit_window_us)),
       rooms(io, queue, bus, config, metrics) {}
 
 void Server::Impl::accept() {

@@ -6,8 +6,10 @@
 
 namespace quire::storage {
 
-CommitQueue::CommitQueue(Store& store, std::size_t max_batch, CommitObserver observer)
-    : store_(store), max_batch_(max_batch), observer_(std::move(observer)), thread_([this] { loop(); }) {}
+CommitQueue::CommitQueue(Store& store, std::size_t max_batch, CommitObserver observer, std::chrono::microseconds window)
+    : store_(store), max_batch_(max_batch), observer_(std::move(observer)), window_(window), thread_([this] {
+        loop();
+      }) {}
 
 CommitQueue::~CommitQueue() {
   stop();
@@ -65,6 +67,7 @@ void CommitQueue::run(std::function<void(Store&)> work) {
 void CommitQueue::loop() {
   std::vector<Append> batch;
   std::vector<AppendEntry> entries;
+  auto last_commit_end = std::chrono::steady_clock::time_point{};
   for (;;) {
     std::function<void(Store&)> work;
     {
@@ -72,9 +75,19 @@ void CommitQueue::loop() {
       cv_.wait(lock, [&] { return stopping_ || !ops_.empty(); });
       if (ops_.empty()) return;  // stopping, and everything ran
       // Consecutive appends at the front commit together; anything else runs alone.
-      while (!ops_.empty() && batch.size() < max_batch_ && std::holds_alternative<Append>(ops_.front())) {
-        batch.push_back(std::move(std::get<Append>(ops_.front())));
-        ops_.pop_front();
+      auto take_appends = [&] {
+        while (!ops_.empty() && batch.size() < max_batch_ && std::holds_alternative<Append>(ops_.front())) {
+          batch.push_back(std::move(std::get<Append>(ops_.front())));
+          ops_.pop_front();
+        }
+      };
+      take_appends();
+      const auto now = std::chrono::steady_clock::now();
+      if (!batch.empty() && ops_.empty() && batch.size() < max_batch_ && !stopping_ &&
+          now - last_commit_end < window_) {
+        // Appends are arriving back to back: give the commit a window to gather more.
+        cv_.wait_until(lock, now + window_, [&] { return stopping_ || ops_.size() >= max_batch_ - batch.size(); });
+        take_appends();
       }
       if (batch.empty()) {
         work = std::move(std::get<1>(ops_.front()));
@@ -97,6 +110,7 @@ void CommitQueue::loop() {
       observer_(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), entries.size());
     }
     queued_bytes_ -= bytes;
+    last_commit_end = std::chrono::steady_clock::now();
     for (std::size_t i = 0; i < batch.size(); ++i) {
       if (seqs) {
         batch[i].done((*seqs)[i]);

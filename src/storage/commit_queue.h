@@ -1,7 +1,10 @@
 // CommitQueue: runs every Store call on one background thread, in the order
 // the calls were made, and turns consecutive appends into one transaction
-// (group commit: many updates, one fsync). Rooms never wait on it; each call
-// reports through its callback.
+// (group commit: many updates, one fsync). Under load — an append arriving
+// less than one commit window after the previous commit ended — it waits up to
+// that window for more appends before committing (PostgreSQL's commit_delay,
+// but only when it pays: a lone append commits at once). Rooms never wait on
+// it; each call reports through its callback.
 //
 // Thread-safety: the methods may be called from any thread. Callbacks run on
 // the queue's thread, in submission order; they must hand work back to their
@@ -10,6 +13,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -27,7 +31,8 @@ class CommitQueue {
   // Called after each append transaction: its duration and how many entries it held.
   using CommitObserver = std::function<void(double seconds, std::size_t entries)>;
 
-  CommitQueue(Store& store, std::size_t max_batch = 1024, CommitObserver observer = {});
+  CommitQueue(Store& store, std::size_t max_batch = 1024, CommitObserver observer = {},
+              std::chrono::microseconds window = std::chrono::microseconds(0));
   ~CommitQueue();  // runs what is queued, then stops
   CommitQueue(const CommitQueue&) = delete;
   CommitQueue& operator=(const CommitQueue&) = delete;
@@ -61,6 +66,7 @@ class CommitQueue {
   Store& store_;
   std::size_t max_batch_;
   CommitObserver observer_;
+  std::chrono::microseconds window_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Op> ops_;

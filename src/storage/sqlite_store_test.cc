@@ -65,6 +65,60 @@ TEST(SqliteStore, RefusesAFileThatIsNotADatabase) {
   EXPECT_FALSE(SqliteStore::open(path).ok());
 }
 
+TEST(CommitQueue, UnderLoadACommitWaitsItsWindowForMoreAppendsButALoneAppendDoesNot) {
+  TempDir dir;
+  auto store = SqliteStore::open(dir.file("quire.db"));
+  ASSERT_TRUE(store.ok());
+  std::mutex mu;
+  std::vector<std::size_t> batches;
+  // A window far longer than the test: whatever waits for it shows.
+  CommitQueue queue(
+      **store, 8,
+      [&](double, std::size_t n) {
+        std::lock_guard lock(mu);
+        batches.push_back(n);
+      },
+      std::chrono::minutes(1));
+  auto append = [&](int i) {
+    auto done = std::make_shared<std::promise<void>>();
+    queue.append({{"", "d"}, Bytes{static_cast<std::uint8_t>(i)}, "u"}, [done](Result<std::uint64_t> seq) {
+      EXPECT_TRUE(seq.ok());
+      done->set_value();
+    });
+    return done->get_future();
+  };
+  // The first append follows no commit: it commits at once.
+  ASSERT_EQ(append(0).wait_for(std::chrono::seconds(20)), std::future_status::ready);
+  // The next ones arrive within the window after that commit: they wait for company
+  // until the batch is full (8), one commit for all of them.
+  std::vector<std::future<void>> later;
+  for (int i = 1; i <= 8; ++i) later.push_back(append(i));
+  for (auto& f : later) ASSERT_EQ(f.wait_for(std::chrono::seconds(20)), std::future_status::ready);
+  std::lock_guard lock(mu);
+  EXPECT_EQ(batches, (std::vector<std::size_t>{1, 8}));
+}
+
+TEST(CommitQueue, StoppingEndsTheWindowAndCommitsWhatWaits) {
+  TempDir dir;
+  auto store = SqliteStore::open(dir.file("quire.db"));
+  ASSERT_TRUE(store.ok());
+  std::atomic<int> committed{0};
+  {
+    CommitQueue queue(**store, 1024, {}, std::chrono::minutes(1));
+    std::promise<void> first;
+    queue.append({{"", "d"}, Bytes{1}, "u"}, [&](Result<std::uint64_t>) { first.set_value(); });
+    first.get_future().wait();
+    // Within the window of the first commit: this one waits, until the queue stops.
+    queue.append({{"", "d"}, Bytes{2}, "u"}, [&](Result<std::uint64_t> seq) {
+      if (seq.ok()) committed++;
+    });
+  }
+  EXPECT_EQ(committed.load(), 1);
+  auto stored = (*store)->load({"", "d"});
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->updates.size(), 2u);
+}
+
 TEST(CommitQueue, RunsInOrderAndGroupsAppendsIntoOneCommit) {
   TempDir dir;
   auto store = SqliteStore::open(dir.file("quire.db"));
