@@ -11,13 +11,17 @@
 // Thread-safety: all state on the session's strand; send() and close() may be
 // called from any thread (they post). The session keeps itself alive through
 // its pending handlers, as in Beast's chat-multi example.
+// Memory: an idle connection is what 10,000 of them cost (docs/benchmarks.md,
+// item 6), so one holds no read buffer, no send queue and one timer.
 // Limitations: no permessage-deflate.
+#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/websocket.hpp>
 #include <chrono>
-#include <deque>
+#include <limits>
+#include <vector>
 
 #include "base/log.h"
 #include "server/server_internal.h"
@@ -72,6 +76,34 @@ class TokenBucket {
   std::int64_t last_ = 0;
 };
 
+// The frames waiting for the socket, oldest first: a vector and the index of
+// its front, released when it drains, so an idle connection keeps nothing here
+// (an empty std::deque allocates 576 bytes).
+class FrameQueue {
+ public:
+  [[nodiscard]] bool empty() const { return head_ == frames_.size(); }
+  [[nodiscard]] const room::SharedFrame& front() const { return frames_[head_]; }
+  void push_back(room::SharedFrame frame) { frames_.push_back(std::move(frame)); }
+  void pop_front() {
+    frames_[head_++].reset();
+    if (empty()) {
+      clear();
+    } else if (head_ >= 16 && head_ * 2 >= frames_.size()) {
+      // A reader that never quite catches up: drop the written half.
+      frames_.erase(frames_.begin(), frames_.begin() + static_cast<std::ptrdiff_t>(head_));
+      head_ = 0;
+    }
+  }
+  void clear() {
+    std::vector<room::SharedFrame>().swap(frames_);
+    head_ = 0;
+  }
+
+ private:
+  std::vector<room::SharedFrame> frames_;
+  std::size_t head_ = 0;
+};
+
 // A close reason fits the 123 bytes a close frame allows, cut at a UTF-8 boundary.
 std::string close_reason(std::string reason) {
   if (reason.size() <= 123) return reason;
@@ -85,22 +117,19 @@ std::string close_reason(std::string reason) {
 
 class WsSession final : public std::enable_shared_from_this<WsSession> {
  public:
-  WsSession(Server::Impl& server, beast::tcp_stream stream, Protocol protocol, std::string document,
-            std::optional<Principal> principal)
+  // The WebSocket runs on the bare socket: the HTTP stream's timeouts are not
+  // used past the upgrade, and its three timers would stay with every connection.
+  WsSession(Server::Impl& server, beast::tcp_stream stream, Protocol protocol)
       : server_(server),
-        ws_(std::move(stream)),
+        ws_(release_socket(stream)),
         timer_(ws_.get_executor()),
-        close_timer_(ws_.get_executor()),
-        resume_timer_(ws_.get_executor()),
-        recheck_timer_(ws_.get_executor()),
         protocol_(protocol),
         id_(server.next_id++),
         rate_(server.config.rate_messages_per_second, server.config.rate_burst),
-        awareness_rate_(server.config.awareness_per_second, server.config.awareness_per_second),
-        yws_document_(std::move(document)),
-        yws_principal_(std::move(principal)) {}
+        awareness_rate_(server.config.awareness_per_second, server.config.awareness_per_second) {}
 
-  void start(Request request, bool offered_quire) {
+  // For y-websocket, `document` and `principal` come from the upgrade.
+  void start(Request request, bool offered_quire, std::string document, std::optional<Principal> principal) {
     ws_.read_message_max(server_.config.max_message_bytes);
     ws_.auto_fragment(false);
     websocket::stream_base::timeout timeouts{};
@@ -113,11 +142,11 @@ class WsSession final : public std::enable_shared_from_this<WsSession> {
       res.set(http::field::cache_control, "no-store");
       if (offered_quire) res.set(http::field::sec_websocket_protocol, "quire");
     }));
-    ws_.control_callback([self = weak_from_this()](websocket::frame_type, beast::string_view) {
-      if (auto s = self.lock()) s->last_rx_ms_ = now_ms();
-    });
-    beast::get_lowest_layer(ws_).expires_never();
-    ws_.async_accept(request, [self = shared_from_this()](beast::error_code ec) { self->on_accept(ec); });
+    // Called only from within our reads and close, whose handlers hold the session.
+    ws_.control_callback([this](websocket::frame_type, beast::string_view) { last_rx_ms_ = now_ms(); });
+    ws_.async_accept(
+        request, [self = shared_from_this(), document = std::move(document), principal = std::move(principal)](
+                     beast::error_code ec) mutable { self->on_accept(ec, std::move(document), std::move(principal)); });
   }
 
   // Thread-safe.
@@ -135,18 +164,18 @@ class WsSession final : public std::enable_shared_from_this<WsSession> {
   }
 
  private:
-  // One document this connection has asked for (Hocuspocus may ask for many).
+  // One document this connection has asked for (Hocuspocus may ask for many),
+  // under the name the client sent (the key in docs_).
   struct DocSlot {
     enum class State { kUnauthenticated, kLoading, kJoined };
     State state = State::kUnauthenticated;
-    std::string key;  // the name as the client sent it
+    bool authenticating = false;  // a token check is running
     Principal principal;
     std::shared_ptr<HostedRoom> room;
     room::MemberId member_id = 0;
     // Frames that arrived before the room was joined, in order.
     std::vector<std::pair<std::shared_ptr<const Bytes>, Frame>> queued;
     std::size_t queued_bytes = 0;
-    bool authenticating = false;  // a token check is running
     // Which principal this is (unique on the connection): a re-check's answer
     // counts only for the principal it was asked about.
     std::uint64_t generation = 0;
@@ -168,7 +197,12 @@ class WsSession final : public std::enable_shared_from_this<WsSession> {
     std::weak_ptr<WsSession> session_;
   };
 
-  void on_accept(beast::error_code ec) {
+  static tcp::socket release_socket(beast::tcp_stream& stream) {
+    stream.expires_never();  // cancels the HTTP read's pending timeout
+    return stream.release_socket();
+  }
+
+  void on_accept(beast::error_code ec, std::string document, std::optional<Principal> principal) {
     if (ec) {
       log::debug("ws_handshake_failed", {{"error", ec.message()}});
       return;
@@ -187,20 +221,33 @@ class WsSession final : public std::enable_shared_from_this<WsSession> {
     }
     if (protocol_ == Protocol::kYWebsocket) {
       // Authenticated at the upgrade: join the document named in the URL now.
-      DocSlot& slot = docs_[yws_document_];
-      slot.key = yws_document_;
-      slot.principal = *yws_principal_;
-      slot.generation = ++generations_;
+      auto it = docs_.try_emplace(std::move(document)).first;
+      it->second.principal = std::move(*principal);
+      it->second.generation = ++generations_;
       authenticated_ = true;
-      join(slot);
+      join(it->first, it->second);
     }
+    if (server_.config.recheck_ms > 0) recheck_due_ms_ = now_ms() + server_.config.recheck_ms;
     arm_timer();
-    arm_recheck();
     read();
   }
 
+  // Waits for the next message with no buffer: a read of zero bytes returns
+  // once a data frame's header is in (answering control frames on the way), and
+  // only then is a buffer sized for the message. An idle connection keeps none.
+  // The empty buffer points at a byte all the same: Beast's UTF-8 check of a
+  // text frame does arithmetic on its address, which must not be null.
   void read() {
-    ws_.async_read(buffer_, [self = shared_from_this()](beast::error_code ec, std::size_t n) { self->on_read(ec, n); });
+    ws_.async_read_some(
+        asio::mutable_buffer(&no_bytes_, 0), [self = shared_from_this()](beast::error_code ec, std::size_t) {
+          if (ec || self->ws_.is_message_done()) return self->on_read(ec, 0);  // failed, or an empty message
+          self->ws_.async_read(self->buffer_, [self](beast::error_code ec2, std::size_t n) { self->on_read(ec2, n); });
+        });
+  }
+
+  void release_buffer() {
+    buffer_.clear();
+    buffer_.shrink_to_fit();
   }
 
   void on_read(beast::error_code ec, std::size_t n) {
@@ -216,12 +263,12 @@ class WsSession final : public std::enable_shared_from_this<WsSession> {
     server_.metrics.messages_in_total++;
     server_.metrics.bytes_in_total += n;
     if (closing_) {
-      buffer_.consume(n);
+      release_buffer();
       read();
       return;
     }
     if (!ws_.got_binary()) {
-      buffer_.consume(n);
+      release_buffer();
       server_.metrics.reject("text_frame");
       do_close(kCloseUnsupported, "binary frames only");
       read();
@@ -229,7 +276,7 @@ class WsSession final : public std::enable_shared_from_this<WsSession> {
     }
     const auto* data = static_cast<const std::uint8_t*>(buffer_.data().data());
     auto bytes = std::make_shared<const Bytes>(data, data + n);
-    buffer_.consume(n);
+    release_buffer();
     if (!rate_.take(last_rx_ms_)) {
       server_.metrics.reject("rate_limited");
       do_close(kCloseRateLimited, "rate limit exceeded");
@@ -255,11 +302,8 @@ class WsSession final : public std::enable_shared_from_this<WsSession> {
     }
     if (!closing_ && server_.queue.queued_bytes() > server_.config.max_store_backlog_bytes) {
       read_paused_ = true;
-      resume_timer_.expires_after(std::chrono::milliseconds(10));
-      resume_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
-        if (ec || !self->read_paused_) return;
-        self->continue_reading();
-      });
+      resume_due_ms_ = now_ms() + 10;  // look again then
+      schedule();
       return;
     }
     read_paused_ = false;
@@ -269,7 +313,7 @@ class WsSession final : public std::enable_shared_from_this<WsSession> {
   void on_processed(std::size_t n) {
     inflight_bytes_ -= n;
     if (read_paused_ && inflight_bytes_ <= inflight_limit()) {
-      resume_timer_.cancel();
+      resume_due_ms_ = kNever;
       continue_reading();
     }
   }
@@ -304,7 +348,6 @@ class WsSession final : public std::enable_shared_from_this<WsSession> {
         return;
       }
       it = docs_.emplace(std::string(frame.document), DocSlot{}).first;
-      it->second.key = it->first;
     }
     route(it->second, std::move(bytes), frame);
   }
@@ -358,10 +401,7 @@ class WsSession final : public std::enable_shared_from_this<WsSession> {
     if (it == docs_.end() && docs_.size() >= server_.config.max_documents_per_connection) {
       return deny(key, "too many documents on one connection", "too_many_documents");
     }
-    if (it == docs_.end()) {
-      it = docs_.emplace(key, DocSlot{}).first;
-      it->second.key = key;
-    }
+    if (it == docs_.end()) it = docs_.emplace(key, DocSlot{}).first;
     if (it->second.authenticating) return;  // one check at a time; the provider re-sends if needed
     it->second.authenticating = true;
     server_.auth->authenticate(
@@ -383,7 +423,7 @@ class WsSession final : public std::enable_shared_from_this<WsSession> {
       return;
     }
     if (renewal) {
-      set_principal(slot, *principal);
+      set_principal(key, slot, *principal);
       enqueue(std::make_shared<const Bytes>(protocol::authenticated_frame(key, slot.principal.read_only)));
       return;
     }
@@ -394,7 +434,7 @@ class WsSession final : public std::enable_shared_from_this<WsSession> {
       arm_timer();  // from the auth deadline to the idle timeout
     }
     enqueue(std::make_shared<const Bytes>(protocol::authenticated_frame(key, slot.principal.read_only)));
-    join(slot);
+    join(key, slot);
   }
 
   // Permission denied for `key`: its held frames are dropped and, if it had
@@ -411,12 +451,12 @@ class WsSession final : public std::enable_shared_from_this<WsSession> {
 
   // A joined document's principal is replaced (renewal, or a role changed):
   // the room judges the member's next frame by the new role.
-  void set_principal(DocSlot& slot, Principal principal) {
+  void set_principal(const std::string& key, DocSlot& slot, Principal principal) {
     const bool role_changed = principal.read_only != slot.principal.read_only;
     slot.principal = std::move(principal);
     slot.generation = ++generations_;
     if (!role_changed) return;
-    log::info("role_changed", {{"doc", std::string(protocol::document_of(slot.key))},
+    log::info("role_changed", {{"doc", std::string(protocol::document_of(key))},
                                {"read_only", slot.principal.read_only},
                                {"connection", id_}});
     // Still loading: on_room joins with the principal's role as it is then.
@@ -427,20 +467,10 @@ class WsSession final : public std::enable_shared_from_this<WsSession> {
     }
   }
 
-  // Every --recheck-ms: an expired access token closes the socket; every
-  // document with a session has it and its role checked again.
-  void arm_recheck() {
-    if (server_.config.recheck_ms <= 0) return;
-    recheck_timer_.expires_after(std::chrono::milliseconds(server_.config.recheck_ms));
-    recheck_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
-      if (ec || self->closed_) return;
-      self->recheck_all();
-      self->arm_recheck();
-    });
-  }
-
-  // Everything, or (after a revocation) only what names the principal's
-  // user, its session or the document.
+  // Every --recheck-ms (from on_timer), everything: an expired access token
+  // closes the socket; every document with a session has it and its role
+  // checked again. After a revocation, only what names the principal's user,
+  // its session or the document.
   void recheck_all(const cluster::Revocation* only = nullptr) {
     if (closing_) return;
     const std::int64_t now = unix_now();
@@ -493,7 +523,7 @@ class WsSession final : public std::enable_shared_from_this<WsSession> {
         if (r.read_only == slot.principal.read_only) return;
         Principal changed = slot.principal;
         changed.read_only = r.read_only;
-        set_principal(slot, std::move(changed));
+        set_principal(key, slot, std::move(changed));
         // Hocuspocus clients learn their new scope; y-websocket has no such message.
         if (protocol_ == Protocol::kHocuspocus) {
           enqueue(std::make_shared<const Bytes>(protocol::authenticated_frame(key, slot.principal.read_only)));
@@ -503,12 +533,12 @@ class WsSession final : public std::enable_shared_from_this<WsSession> {
     }
   }
 
-  void join(DocSlot& slot) {
+  void join(const std::string& key, DocSlot& slot) {
     slot.state = DocSlot::State::kLoading;
     slot.member_id = server_.next_id++;
-    const std::string doc(protocol::document_of(slot.key));
+    const std::string doc(protocol::document_of(key));
     server_.rooms.acquire(storage::DocKey{slot.principal.workspace, doc},
-                          [self = shared_from_this(), key = slot.key](std::shared_ptr<HostedRoom> room, Status status) {
+                          [self = shared_from_this(), key](std::shared_ptr<HostedRoom> room, Status status) {
                             asio::post(self->ws_.get_executor(), [self, key, room = std::move(room), status] {
                               self->on_room(key, room, status);
                             });
@@ -530,7 +560,7 @@ class WsSession final : public std::enable_shared_from_this<WsSession> {
     slot.room = room;
     slot.state = DocSlot::State::kJoined;
     room::MemberInfo info{protocol_,
-                          slot.key,
+                          key,
                           slot.principal.read_only,
                           slot.principal.user,
                           slot.principal.display_name,
@@ -621,13 +651,9 @@ class WsSession final : public std::enable_shared_from_this<WsSession> {
       }
     }
     // A peer that never drains its socket cannot receive the close frame either:
-    // after a grace period the socket is closed under it.
-    close_timer_.expires_after(std::chrono::seconds(5));
-    close_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
-      if (ec || self->closed_) return;
-      beast::error_code ignored;
-      beast::get_lowest_layer(self->ws_).socket().close(ignored);
-    });
+    // after a grace period the socket is closed under it (on_timer).
+    close_due_ms_ = now_ms() + 5000;
+    schedule();
     if (!writing_) send_close();
   }
 
@@ -636,28 +662,68 @@ class WsSession final : public std::enable_shared_from_this<WsSession> {
     websocket::close_reason cr(static_cast<websocket::close_code>(close_code_), close_reason_);
     ws_.async_close(cr, [self = shared_from_this()](beast::error_code) {
       beast::error_code ignored;
-      beast::get_lowest_layer(self->ws_).socket().shutdown(tcp::socket::shutdown_both, ignored);
-      beast::get_lowest_layer(self->ws_).close();
+      self->ws_.next_layer().shutdown(tcp::socket::shutdown_both, ignored);
+      self->ws_.next_layer().close(ignored);
     });
   }
 
-  // One timer: the authentication deadline, then pings and the idle timeout.
-  void arm_timer() {
-    const std::int64_t now = now_ms();
-    std::int64_t due;
-    if (!authenticated_) {
-      due = opened_ms_ + server_.config.auth_timeout_ms;
-    } else {
-      due = std::min(last_rx_ms_ + server_.config.idle_timeout_ms, now + server_.config.ping_interval_ms);
+  // The session's one timer waits for the earliest of its deadlines (members
+  // *_due_ms_, kNever when unset): the connection's own (the authentication
+  // deadline, then pings and the idle timeout), the next re-check, the end of a
+  // back-pressure pause and the close handshake's grace period.
+  void schedule() {
+    if (closed_) return;
+    const std::int64_t due = std::min({deadline_due_ms_, recheck_due_ms_, resume_due_ms_, close_due_ms_});
+    if (due == timer_due_ms_) return;  // already waiting for it
+    timer_due_ms_ = due;
+    if (due == kNever) {
+      timer_.cancel();
+      return;
     }
-    timer_.expires_after(std::chrono::milliseconds(std::max<std::int64_t>(due - now, 1)));
+    timer_.expires_after(std::chrono::milliseconds(std::max<std::int64_t>(due - now_ms(), 1)));
     timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
       if (ec || self->closed_) return;
       self->on_timer();
     });
   }
 
+  // Runs what is due, then waits for what is next.
   void on_timer() {
+    timer_due_ms_ = kNever;
+    const std::int64_t now = now_ms();
+    if (close_due_ms_ <= now) {
+      close_due_ms_ = kNever;
+      beast::error_code ignored;
+      ws_.next_layer().close(ignored);
+    }
+    if (resume_due_ms_ <= now) {
+      resume_due_ms_ = kNever;
+      if (read_paused_) continue_reading();
+    }
+    if (recheck_due_ms_ <= now) {
+      recheck_due_ms_ = now + server_.config.recheck_ms;
+      recheck_all();
+    }
+    if (deadline_due_ms_ <= now) {
+      deadline_due_ms_ = kNever;
+      on_deadline();
+    }
+    schedule();
+  }
+
+  // The connection's own deadline: the authentication deadline, then pings and
+  // the idle timeout.
+  void arm_timer() {
+    const std::int64_t now = now_ms();
+    if (!authenticated_) {
+      deadline_due_ms_ = opened_ms_ + server_.config.auth_timeout_ms;
+    } else {
+      deadline_due_ms_ = std::min(last_rx_ms_ + server_.config.idle_timeout_ms, now + server_.config.ping_interval_ms);
+    }
+    schedule();
+  }
+
+  void on_deadline() {
     const std::int64_t now = now_ms();
     if (!authenticated_) {
       if (now - opened_ms_ >= server_.config.auth_timeout_ms) {
@@ -680,9 +746,6 @@ class WsSession final : public std::enable_shared_from_this<WsSession> {
     if (closed_) return;
     closed_ = true;
     timer_.cancel();
-    close_timer_.cancel();
-    resume_timer_.cancel();
-    recheck_timer_.cancel();
     queue_.clear();
     queued_bytes_ = 0;
     while (!docs_.empty()) leave(docs_.begin());
@@ -693,22 +756,24 @@ class WsSession final : public std::enable_shared_from_this<WsSession> {
     }
   }
 
+  static constexpr std::int64_t kNever = std::numeric_limits<std::int64_t>::max();
+
   Server::Impl& server_;
-  websocket::stream<beast::tcp_stream> ws_;
+  websocket::stream<tcp::socket, false> ws_;  // no permessage-deflate: none of its state
   asio::steady_timer timer_;
-  asio::steady_timer close_timer_;
-  asio::steady_timer resume_timer_;
-  asio::steady_timer recheck_timer_;
+  std::int64_t timer_due_ms_ = kNever;  // what timer_ waits for
+  std::int64_t deadline_due_ms_ = kNever;
+  std::int64_t recheck_due_ms_ = kNever;
+  std::int64_t resume_due_ms_ = kNever;
+  std::int64_t close_due_ms_ = kNever;
   Protocol protocol_;
   std::uint64_t id_;
   TokenBucket rate_;
   TokenBucket awareness_rate_;
-  std::string yws_document_;
-  std::optional<Principal> yws_principal_;
-  beast::flat_buffer buffer_;
+  beast::flat_buffer buffer_;  // the message being read; empty between messages
   std::map<std::string, DocSlot, std::less<>> docs_;
   std::uint64_t generations_ = 0;  // the last DocSlot::generation handed out
-  std::deque<room::SharedFrame> queue_;
+  FrameQueue queue_;
   std::size_t queued_bytes_ = 0;
   std::size_t inflight_bytes_ = 0;  // received, not yet processed by the room
   std::int64_t opened_ms_ = 0;
@@ -723,6 +788,7 @@ class WsSession final : public std::enable_shared_from_this<WsSession> {
   bool close_sent_ = false;
   bool closed_ = false;
   bool read_paused_ = false;
+  char no_bytes_ = 0;  // what a read of zero bytes points at (read())
 };
 
 void shutdown_session(const std::shared_ptr<WsSession>& session) {
@@ -735,9 +801,8 @@ void revoke_session(const std::shared_ptr<WsSession>& session, const cluster::Re
 
 void start_websocket(Server::Impl& server, beast::tcp_stream stream, Request request, Protocol protocol,
                      std::string document, std::optional<Principal> principal, bool offered_quire) {
-  auto session =
-      std::make_shared<WsSession>(server, std::move(stream), protocol, std::move(document), std::move(principal));
-  session->start(std::move(request), offered_quire);
+  auto session = std::make_shared<WsSession>(server, std::move(stream), protocol);
+  session->start(std::move(request), offered_quire, std::move(document), std::move(principal));
 }
 
 }  // namespace quire::server
