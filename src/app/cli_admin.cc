@@ -1,7 +1,8 @@
 // `quire user …` and `quire key …`: the administrative verbs. Each opens the
-// data directory's quire.db on its own SQLite connection (WAL), so they run
-// while `quire serve` uses the same directory; the store's transactions keep
-// its rules (unique logins, sessions revoked on disable) across both.
+// data directory's quire.db on its own SQLite connection (WAL) — or, given
+// --postgres (QUIRE_POSTGRES), the cluster's PostgreSQL database — so they run
+// while `quire serve` uses the same store; the store's transactions keep its
+// rules (unique logins, sessions revoked on disable) across both.
 // Limitations: `quire key` edits DATA_DIR/keys, which a running server read at
 // start-up and does not watch (keys.h: one process per key directory).
 #include <sys/stat.h>
@@ -28,6 +29,7 @@
 #include "auth/tokens.h"
 #include "base/log.h"
 #include "crdt/any.h"
+#include "storage/pg_account_store.h"
 #include "storage/sqlite_account_store.h"
 
 namespace quire::app {
@@ -40,6 +42,7 @@ constexpr std::size_t kGeneratedPasswordBytes = 18;  // 144 random bits, 24 base
 // in `valued`, `--name` alone for those in `flags`, the rest positional.
 struct AdminArgs {
   std::string data_dir;
+  std::string postgres_url;  // set: the accounts are in PostgreSQL, not DIR/quire.db
   std::vector<std::pair<std::string, std::string>> values;
   std::vector<std::string> flags;
   std::vector<std::string> positional;
@@ -62,6 +65,7 @@ int parse_admin_args(const std::vector<std::string>& args, std::size_t first,
                      AdminArgs& out) {
   if (const char* e = std::getenv("QUIRE_DATA_DIR")) out.data_dir = e;
   if (out.data_dir.empty()) out.data_dir = "data";
+  if (const char* e = std::getenv("QUIRE_POSTGRES")) out.postgres_url = e;
   for (std::size_t i = first; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (!a.starts_with("--")) {
@@ -75,7 +79,8 @@ int parse_admin_args(const std::vector<std::string>& args, std::size_t first,
       name.resize(eq);
     }
     const bool is_flag = std::find(flags.begin(), flags.end(), name) != flags.end();
-    const bool takes_value = name == "data-dir" || std::find(valued.begin(), valued.end(), name) != valued.end();
+    const bool takes_value =
+        name == "data-dir" || name == "postgres" || std::find(valued.begin(), valued.end(), name) != valued.end();
     if (is_flag) {
       if (value) return usage("--" + name + " takes no value");
       out.flags.push_back(name);
@@ -87,6 +92,9 @@ int parse_admin_args(const std::vector<std::string>& args, std::size_t first,
       if (name == "data-dir") {
         if (value->empty()) return usage("--data-dir needs a directory");
         out.data_dir = *value;
+      } else if (name == "postgres") {
+        if (value->empty()) return usage("--postgres needs a postgresql:// URL");
+        out.postgres_url = *value;
       } else {
         out.values.emplace_back(name, *value);
       }
@@ -97,10 +105,18 @@ int parse_admin_args(const std::vector<std::string>& args, std::size_t first,
   return -1;
 }
 
-// Opens DIR/quire.db (migrating it). The data directory must exist: an
-// administrative verb never creates one, so a typo cannot start an empty second
-// installation. Returns an exit code on error, -1 to go on.
-int open_accounts(const std::string& dir, std::unique_ptr<storage::SqliteAccountStore>& out) {
+// Opens the PostgreSQL database given by --postgres, or DIR/quire.db (migrating
+// either). The data directory must exist: an administrative verb never creates
+// one, so a typo cannot start an empty second installation. Returns an exit
+// code on error, -1 to go on.
+int open_accounts(const AdminArgs& a, std::unique_ptr<storage::AccountStore>& out) {
+  if (!a.postgres_url.empty()) {
+    auto store = storage::PgAccountStore::open(a.postgres_url);
+    if (!store) return fail(store.error().to_string());
+    out = std::move(*store);
+    return -1;
+  }
+  const std::string& dir = a.data_dir;
   struct stat st {};
   if (::stat(dir.c_str(), &st) != 0) {
     return fail("data directory " + dir + " " +
@@ -218,8 +234,8 @@ int user_create(const AdminArgs& a) {
                  std::to_string(auth::kMaxPasswordBytes) + " bytes, no NUL");
   }
 
-  std::unique_ptr<storage::SqliteAccountStore> store;
-  if (const int rc = open_accounts(a.data_dir, store); rc >= 0) return rc;
+  std::unique_ptr<storage::AccountStore> store;
+  if (const int rc = open_accounts(a, store); rc >= 0) return rc;
   auto hash = auth::hash_password(password);
   if (!hash) return fail("cannot hash the password: " + hash.error().message);
 
@@ -251,8 +267,8 @@ int user_create(const AdminArgs& a) {
 
 int user_list(const AdminArgs& a) {
   if (!a.positional.empty()) return usage("unexpected argument '" + a.positional[0] + "'");
-  std::unique_ptr<storage::SqliteAccountStore> store;
-  if (const int rc = open_accounts(a.data_dir, store); rc >= 0) return rc;
+  std::unique_ptr<storage::AccountStore> store;
+  if (const int rc = open_accounts(a, store); rc >= 0) return rc;
   auto users = store->list_users();
   if (!users) return fail(users.error().to_string());
 
@@ -303,8 +319,8 @@ Result<storage::User> resolve_user(storage::AccountStore& store, const std::stri
 int user_set_disabled(const AdminArgs& a, bool disabled) {
   const char* verb = disabled ? "disable" : "enable";
   if (a.positional.size() != 1) return usage(std::string("user ") + verb + " needs one USER (id, username or email)");
-  std::unique_ptr<storage::SqliteAccountStore> store;
-  if (const int rc = open_accounts(a.data_dir, store); rc >= 0) return rc;
+  std::unique_ptr<storage::AccountStore> store;
+  if (const int rc = open_accounts(a, store); rc >= 0) return rc;
   auto user = resolve_user(*store, a.positional[0]);
   if (!user) return fail(user.error().message);
 
@@ -388,8 +404,8 @@ int key_command(const AdminArgs& a, bool rotate) {
   if (!a.positional.empty()) return usage("unexpected argument '" + a.positional[0] + "'");
   // The account database is opened (and migrated) like every admin verb's,
   // so a directory that is not Quire's is refused before keys are written.
-  std::unique_ptr<storage::SqliteAccountStore> store;
-  if (const int rc = open_accounts(a.data_dir, store); rc >= 0) return rc;
+  std::unique_ptr<storage::AccountStore> store;
+  if (const int rc = open_accounts(a, store); rc >= 0) return rc;
   const std::filesystem::path dir = std::filesystem::path(a.data_dir) / "keys";
   const bool first = key_files(dir).empty();
   if (first && !rotate) return fail("no signing keys in " + dir.string() + " ('quire key rotate' creates the first)");
@@ -423,6 +439,7 @@ void quiet_logs() {
 void print_admin_usage() {
   std::printf(
       "administration (DIR: --data-dir, else QUIRE_DATA_DIR, else ./data; it must exist; safe while serving):\n"
+      "  the user verbs take --postgres URL (else QUIRE_POSTGRES) for a cluster's accounts instead of DIR\n"
       "  quire user create --username NAME --email EMAIL [--display-name TEXT] [--password-stdin]\n"
       "                                  prints the new user's id (and a generated password without --password-stdin)\n"
       "  quire user list [--json]        every user: id, username, email, disabled, created, display name\n"
@@ -462,6 +479,10 @@ int run_key(const std::vector<std::string>& args) {
   quiet_logs();
   AdminArgs a;
   if (const int rc = parse_admin_args(args, 1, {}, {}, a); rc >= 0) return rc;
+  if (std::any_of(args.begin(), args.end(), [](const std::string& s) { return s.starts_with("--postgres"); })) {
+    return usage("quire key works on DIR/keys (a cluster's --keys-dir), not on PostgreSQL");
+  }
+  a.postgres_url.clear();  // QUIRE_POSTGRES is for the user verbs
   return key_command(a, verb == "rotate");
 }
 

@@ -7,8 +7,10 @@ import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { spawnSync } from 'node:child_process'
 import { startCluster } from './cluster.mjs'
-import { RO_TOKEN } from './server.mjs'
+import { QUIRE_BINARY, RO_TOKEN } from './server.mjs'
+import { apiClient } from './api.mjs'
 import {
   hocuspocus, ywebsocket, synced, hpSynced, hpAcked, converged, prng, randInt, randomTextEdit, stateVector, sleep, waitFor
 } from './clients.mjs'
@@ -132,6 +134,35 @@ test('cluster: a session back without its copy, on a node the stream has not rea
   await waitFor(() => fresh.text.toString() === 'acknowledged on node 1' && watcher.text.toString() === 'acknowledged on node 1',
     { timeout: 5000, what: 'the acknowledged edit on node 2, for the session and everyone there' })
   assert.ok((await c.nodes[1].metrics()).get('quire_session_catch_ups_total') >= 1)
+})
+
+test('cluster: `quire user` manages the accounts in PostgreSQL (--postgres); every node signs them in', { timeout: 120000 }, async (t) => {
+  const c = await startCluster(t, { accounts: true, nodes: 2 })
+  const quire = (args, input) => spawnSync(QUIRE_BINARY, args, { input, encoding: 'utf8', timeout: 30000 })
+  const made = quire(['user', 'create', '--postgres', c.pg.url, '--username', 'carol', '--email', 'carol@example.org',
+    '--display-name', 'Carol', '--password-stdin'], 'carol-password-1\n')
+  assert.equal(made.status, 0, made.stderr)
+  const id = made.stdout.trim()
+  // The environment variable works as the flag does.
+  const listed = spawnSync(QUIRE_BINARY, ['user', 'list', '--json'],
+    { env: { ...process.env, QUIRE_POSTGRES: c.pg.url }, encoding: 'utf8', timeout: 30000 })
+  assert.equal(listed.status, 0, listed.stderr)
+  assert.ok(JSON.parse(listed.stdout).some((u) => u.id === id && u.username === 'carol'))
+  const login = async (i) => apiClient(c.via(i)).call('POST', '/api/auth/login', { username: 'carol', password: 'carol-password-1' })
+  for (const i of [0, 1]) assert.equal((await login(i)).status, 200, `node ${i + 1} signs carol in`)
+  assert.equal((await apiClient(c).call('POST', '/api/auth/login', { username: 'carol', password: 'carol-password-1' })).status, 200)
+  // Taken names are refused with exit 1, a bad URL with a clear error, keys stay on the key directory.
+  const again = quire(['user', 'create', '--postgres', c.pg.url, '--username', 'carol', '--email', 'c2@example.org'])
+  assert.equal(again.status, 1)
+  assert.match(again.stderr, /username 'carol' is taken/)
+  const bad = quire(['user', 'list', '--postgres', 'postgresql://127.0.0.1:1/none?connect_timeout=2'])
+  assert.equal(bad.status, 1)
+  assert.match(bad.stderr, /quire:/)
+  assert.equal(quire(['key', 'list', '--postgres', c.pg.url]).status, 2)
+  // Disabled from the command line: refused on every node.
+  const off = quire(['user', 'disable', '--postgres', c.pg.url, 'carol'])
+  assert.equal(off.status, 0, off.stderr)
+  for (const i of [0, 1]) assert.equal((await login(i)).status, 403, `node ${i + 1} refuses the disabled user`)
 })
 
 test('cluster: idle nodes send the database nothing (no polling); nginx caches only hashed assets', { timeout: 120000 }, async (t) => {
