@@ -165,7 +165,7 @@ bool LazyReader<Dec>::read_one() {
   b.parent_name = {};
   b.parent_sub = {};
   b.text = {};
-  b.values.clear();
+  if (!b.values.empty()) b.values.clear();
   b.id = {client_, clock_};
   const std::uint8_t info = dec_.read_info();
   if (info == 10) {
@@ -264,8 +264,7 @@ bool LazyReader<Dec>::read_content(Block& b, std::uint8_t ref) {
       b.length = 1;
       return true;
     case ContentRef::kString:
-      b.text = dec_.read_string();
-      b.length = utf16_length(b.text);
+      b.text = dec_.read_text(b.length);
       return true;
     case ContentRef::kEmbed:
       b.values.resize(1);

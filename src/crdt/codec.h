@@ -37,13 +37,15 @@ class DecoderV1 {
   StringArena& arena() { return arena_; }
 
   std::uint64_t read_client() { return rest_.read_var_uint(); }
-  Id read_left_id() {
+  [[gnu::always_inline]] Id read_left_id() {
     const std::uint64_t client = rest_.read_var_uint();
     return {client, rest_.read_var_uint()};
   }
-  Id read_right_id() { return read_left_id(); }
+  [[gnu::always_inline]] Id read_right_id() { return read_left_id(); }
   std::uint8_t read_info() { return rest_.read_u8(); }
   std::string_view read_string() { return rest_.read_var_string(); }
+  // A string item's text and its length in UTF-16 units.
+  std::string_view read_text(std::uint64_t& units) { return rest_.read_var_string(units); }
   bool read_parent_info() { return rest_.read_var_uint() == 1; }
   std::uint64_t read_type_ref() { return rest_.read_var_uint(); }
   std::uint64_t read_len() { return rest_.read_var_uint(); }
@@ -310,6 +312,11 @@ class DecoderV2 : public DsDecoderV2 {
   }
   std::uint8_t read_info() { return info_.read(); }
   std::string_view read_string() { return string_.read(); }
+  std::string_view read_text(std::uint64_t& units) {
+    const std::string_view s = string_.read();
+    units = utf16_length(s);
+    return s;
+  }
   bool read_parent_info() { return parent_info_.read() == 1; }
   std::uint64_t read_type_ref() { return type_ref_.read(); }
   std::uint64_t read_len() { return len_.read(); }

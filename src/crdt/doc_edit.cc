@@ -88,8 +88,8 @@ struct Position {
   void forward(const detail::DocState& s) {
     const Item& r = s.at(right);
     if (r.ref == ContentRef::kFormat) {
-      if (!r.deleted) update_attributes(current, s.format(r));
-    } else if (!r.deleted) {
+      if (!r.deleted()) update_attributes(current, s.format(r));
+    } else if (!r.deleted()) {
       index += r.length;
     }
     left = right;
@@ -109,16 +109,16 @@ class Editor {
     item.kind = Item::Kind::kItem;
     item.id = {own, s_.store.state(own)};
     item.left = left;
-    item.has_origin = left != 0;
+    item.set_has_origin(left != 0);
     if (left != 0) item.origin = s_.at(left).last_id();
     item.right = right;
-    item.has_right_origin = right != 0;
+    item.set_has_right_origin(right != 0);
     if (right != 0) item.right_origin = s_.at(right).id;
     item.parent = parent->self;
     item.parent_sub = key;
     item.ref = ref;
     item.length = static_cast<std::uint32_t>(length);
-    item.countable = detail::countable(ref);
+    item.set_countable(detail::countable(ref));
     return r;
   }
   void integrate(Transaction& txn, ItemRef item) { e_.integrate(txn, item, 0); }
@@ -147,8 +147,8 @@ class Editor {
     for (; pos.right != 0 && count > 0; ++steps) {
       const Item& r = s_.at(pos.right);
       if (r.ref == ContentRef::kFormat) {
-        if (!r.deleted) update_attributes(pos.current, s_.format(r));
-      } else if (!r.deleted) {
+        if (!r.deleted()) update_attributes(pos.current, s_.format(r));
+      } else if (!r.deleted()) {
         if (count < r.length)
           e_.get_item_clean_start(txn, {r.id.client, r.id.clock + static_cast<std::uint32_t>(count)});
         pos.index += r.length;
@@ -191,7 +191,7 @@ class Editor {
       while (from != 0 && start >= index) {
         from = s_.at(from).left;
         ++steps;
-        while (from != 0 && (s_.at(from).deleted || !s_.at(from).countable)) {
+        while (from != 0 && (s_.at(from).deleted() || !s_.at(from).countable())) {
           from = s_.at(from).left;
           ++steps;
         }
@@ -223,7 +223,7 @@ class Editor {
     }
     const ItemRef r = m.item;
     const bool usable =
-        it->is_item() && it->parent == parent->self && !it->deleted && it->countable && it->parent_sub == 0;
+        it->is_item() && it->parent == parent->self && !it->deleted() && it->countable() && it->parent_sub == 0;
     return usable ? r : 0;
   }
 
@@ -278,7 +278,7 @@ class Editor {
   void minimize_changes(Position& pos, const std::vector<OwnedAttr>& attrs) {
     while (pos.right != 0) {
       const Item& r = s_.at(pos.right);
-      if (!r.deleted) {
+      if (!r.deleted()) {
         if (r.ref != ContentRef::kFormat) break;
         const detail::ItemExtra& format = s_.format(r);
         const OwnedAttr* want = find_attr(attrs, format.str);
@@ -310,7 +310,7 @@ class Editor {
   void insert_negated(Transaction& txn, Type* parent, Position& pos, Attributes& negated) {
     while (pos.right != 0) {
       const Item& r = s_.at(pos.right);
-      if (!r.deleted) {
+      if (!r.deleted()) {
         if (r.ref != ContentRef::kFormat) break;
         // negatedAttributes.get(key) is undefined for a key it lacks: equal to nothing
         // a format holds (unlike the `?? null` reads elsewhere).
@@ -369,7 +369,7 @@ class Editor {
     // next edit can resume from it.
     const ItemRef before = pos.left;
     const Item* b = before != 0 ? &s_.at(before) : nullptr;
-    const bool keep_marker = b != nullptr && !b->deleted && b->countable && pos.index >= b->length;
+    const bool keep_marker = b != nullptr && !b->deleted() && b->countable() && pos.index >= b->length;
     const std::uint64_t before_index = keep_marker ? pos.index - b->length : 0;
     const std::uint64_t index = pos.index;
     const std::uint64_t deleted = length;
@@ -377,7 +377,7 @@ class Editor {
     const ItemRef start = pos.right;
     while (length > 0 && pos.right != 0) {
       const Item& r = s_.at(pos.right);
-      if (!r.deleted && (r.ref == ContentRef::kType || r.ref == ContentRef::kEmbed || r.ref == ContentRef::kString)) {
+      if (!r.deleted() && (r.ref == ContentRef::kType || r.ref == ContentRef::kEmbed || r.ref == ContentRef::kString)) {
         if (length < r.length) {
           e_.get_item_clean_start(txn, {r.id.client, r.id.clock + static_cast<std::uint32_t>(length)});
         }
@@ -397,8 +397,8 @@ class Editor {
     Attributes negated = insert_attributes(txn, parent, pos, attrs);
     while (pos.right != 0) {
       const Item& r = s_.at(pos.right);
-      if (!(length > 0 || (!negated.empty() && (r.deleted || r.ref == ContentRef::kFormat)))) break;
-      if (!r.deleted) {
+      if (!(length > 0 || (!negated.empty() && (r.deleted() || r.ref == ContentRef::kFormat)))) break;
+      if (!r.deleted()) {
         if (r.ref == ContentRef::kFormat) {
           const detail::ItemExtra& format = s_.format(r);
           const OwnedAttr* want = find_attr(attrs, format.str);
@@ -457,7 +457,7 @@ class Editor {
     ItemRef n = parent->start;
     for (; n != 0; n = s_.at(n).right) {
       const Item& item = s_.at(n);
-      if (!item.deleted && item.countable) {
+      if (!item.deleted() && item.countable()) {
         if (index <= item.length) {
           if (index < item.length) {
             e_.get_item_clean_start(txn, {item.id.client, item.id.clock + static_cast<std::uint32_t>(index)});

@@ -19,13 +19,13 @@ ItemView view_of(const DocState& s, const Item& item) {
   v.id = id(item.id);
   v.length = item.length;
   v.ref = item.ref;
-  v.has_origin = item.has_origin;
-  if (item.has_origin) v.origin = id(item.origin);
-  v.has_right_origin = item.has_right_origin;
-  if (item.has_right_origin) v.right_origin = id(item.right_origin);
+  v.has_origin = item.has_origin();
+  if (item.has_origin()) v.origin = id(item.origin);
+  v.has_right_origin = item.has_right_origin();
+  if (item.has_right_origin()) v.right_origin = id(item.right_origin);
   v.has_parent_sub = item.parent_sub != 0;
   if (item.parent_sub != 0) v.parent_sub = s.key_name(item.parent_sub);
-  if (item.parent_is_id) {
+  if (item.parent_is_id()) {
     v.parent_kind = ParentKind::kId;
     v.parent_id = id(item.parent_id());
   } else if (item.parent != 0) {
@@ -85,6 +85,14 @@ inline std::uint8_t* put_u32(std::uint8_t* p, std::uint32_t n) {
   return p + 1;
 }
 
+// Copies n bytes of text from the TextArena 16 bytes at a time: reading past
+// its end stays inside the arena, and the bytes written past `to + n` are
+// overwritten or cut (the caller reserved room for them).
+inline void copy_blocks(std::uint8_t* to, const char* from, std::size_t n) {
+  static_assert(TextArena::kReadAhead >= 16);
+  for (std::size_t i = 0; i < n; i += 16) std::memcpy(to + i, from + i, 16);
+}
+
 // Output with room made explicitly: write calls do not check capacity.
 class Out {
  public:
@@ -119,7 +127,7 @@ class Out {
   // it is overwritten or cut — while looking for 0xED, the lead byte of every
   // surrogate. Text that holds one is converted as TextEncoder would (lone
   // surrogates become U+FFFD, adjacent halves one code point).
-  void var_string(std::string_view wtf8) {
+  [[gnu::noinline]] void var_string(std::string_view wtf8) {
     static_assert(TextArena::kReadAhead >= 16);
     const std::size_t n = wtf8.size();
     reserve(10 + n + 16);
@@ -189,21 +197,30 @@ class StateWriter {
         const std::size_t first_range = ranges_.size();
         std::uint32_t run_clock = 0;
         std::uint64_t run_len = 0;
-        structs.visit(i, [&](ItemRef ref, std::uint32_t start) {
-          const Item& item = s_.at(ref);
-          if (item.is_deleted()) {
-            if (run_len == 0) run_clock = start;
-            run_len += item.length;
-          } else if (run_len != 0) {
-            ranges_.push_back({slot, run_clock, run_len});
-            run_len = 0;
+        structs.visit_runs(i, [&](const ItemRef* refs, const std::uint32_t* clocks, std::size_t n) {
+          // The run in locals: the byte stores of write() could alias the captured ones.
+          std::uint32_t clock_of_run = run_clock;
+          std::uint64_t len_of_run = run_len;
+          for (std::size_t k = 0; k < n; ++k) {
+            const Item& item = s_.at(refs[k]);
+            if (item.is_deleted()) {
+              if (len_of_run == 0) clock_of_run = clocks[k];
+              len_of_run += item.length;
+            } else if (len_of_run != 0) {
+              ranges_.push_back({slot, clock_of_run, len_of_run});
+              len_of_run = 0;
+            }
+            write(item);
           }
-          write(item);
+          run_clock = clock_of_run;
+          run_len = len_of_run;
         });
         if (run_len != 0) ranges_.push_back({slot, run_clock, run_len});
         if (ranges_.size() > first_range) ds_clients_.emplace_back(slot, first_range);
       } else {
-        structs.visit(i, [&](ItemRef ref, std::uint32_t) { write(s_.at(ref)); });
+        structs.visit_runs(i, [&](const ItemRef* refs, const std::uint32_t*, std::size_t n) {
+          for (std::size_t k = 0; k < n; ++k) write(s_.at(refs[k]));
+        });
       }
     }
   }
@@ -237,10 +254,11 @@ class StateWriter {
     for (const auto& [slot, first] : ds_clients_) {
       std::size_t end = first;
       while (end < ranges_.size() && ranges_[end].slot == slot) ++end;
-      out_.reserve(30 + 20 * (end - first));
+      out_.reserve(30);
       client(slot);
       out_.var_uint(end - first);
       for (std::size_t k = first; k < end; ++k) {
+        out_.reserve(20);  // room for the range only: the estimate leaves less than a bound for all
         out_.var_uint(ranges_[k].clock);
         out_.var_uint(ranges_[k].len);
       }
@@ -293,14 +311,15 @@ class StateWriter {
   // nearly every struct of a text document, are written here; so is the first
   // struct of a transaction's update, which typing merged into the one before
   // it (written from an offset).
-  void write(const Item& item, std::uint32_t offset = 0) {
+  [[gnu::always_inline]] void write(const Item& item, std::uint32_t offset = 0) {
     if (item.is_gc()) {
       out_.reserve(8);
       out_.u8(0);
       out_.var_u32(item.length - offset);
       return;
     }
-    const bool placed = (item.has_origin || item.has_right_origin || offset > 0) && !item.parent_is_id;
+    const bool placed =
+        ((item.flags & (Item::kHasOrigin | Item::kHasRightOrigin)) != 0 || offset > 0) && !item.parent_is_id();
     if (!item.is_item() || !placed || (item.ref != ContentRef::kString && item.ref != ContentRef::kDeleted)) {
       generic(item, offset);
       return;
@@ -325,31 +344,42 @@ class StateWriter {
 
   // Item.write of text (`text`, from `offset` on) or a deleted run placed by
   // origins: the fields read first, the bytes written through a local pointer.
-  void write_placed(const Item& item, std::uint32_t offset, std::string_view text) {
-    const bool has_origin = item.has_origin || offset > 0;
-    const bool has_right_origin = item.has_right_origin;
+  [[gnu::always_inline]] void write_placed(const Item& item, std::uint32_t offset, std::string_view text) {
+    // The info byte's origin bits are the item's flags' (Item::kHasOrigin, kHasRightOrigin).
+    const auto origins = static_cast<std::uint8_t>((item.flags & (Item::kHasOrigin | Item::kHasRightOrigin)) |
+                                                   (offset > 0 ? Item::kHasOrigin : 0));
+    const bool has_origin = (origins & Item::kHasOrigin) != 0;
+    const bool has_right_origin = (origins & Item::kHasRightOrigin) != 0;
     const ItemId origin = offset > 0 ? ItemId{item.id.client, item.id.clock + offset - 1} : item.origin;
     const ItemId right_origin = item.right_origin;
     const std::uint32_t length = item.length - offset;
     const bool is_text = item.ref == ContentRef::kString;
-    std::size_t origin_size = 0;
-    std::size_t right_size = 0;
-    const std::uint8_t* origin_client = s_.store.client_varint(origin.client, origin_size);
-    const std::uint8_t* right_client = s_.store.client_varint(right_origin.client, right_size);
-    out_.reserve(64);
+    const std::size_t n = text.size();
+    // One check for the whole struct: info, two ids, the length and the text
+    // (copied in 16-byte blocks).
+    out_.reserve(64 + n + 16);
     std::uint8_t* p = out_.cursor();
-    *p++ = static_cast<std::uint8_t>(static_cast<std::uint8_t>(item.ref) | (has_origin ? 0x80 : 0) |
-                                     (has_right_origin ? 0x40 : 0) | (item.parent_sub != 0 ? 0x20 : 0));
+    static_assert(Item::kHasOrigin == 0x80 && Item::kHasRightOrigin == 0x40);
+    *p++ = static_cast<std::uint8_t>(static_cast<std::uint8_t>(item.ref) | origins | (item.parent_sub != 0 ? 0x20 : 0));
     if (has_origin) {
-      std::memcpy(p, origin_client, 16);
-      p = put_u32(p + origin_size, origin.clock);
+      std::size_t size = 0;
+      std::memcpy(p, s_.store.client_varint(origin.client, size), 16);
+      p = put_u32(p + size, origin.clock);
     }
     if (has_right_origin) {
-      std::memcpy(p, right_client, 16);
-      p = put_u32(p + right_size, right_origin.clock);
+      std::size_t size = 0;
+      std::memcpy(p, s_.store.client_varint(right_origin.client, size), 16);
+      p = put_u32(p + size, right_origin.clock);
     }
     if (!is_text) {
       out_.set_cursor(put_u32(p, length));
+      return;
+    }
+    if (n == length) {
+      // As many bytes as UTF-16 units: ASCII, which has no surrogates to convert.
+      p = put_u32(p, static_cast<std::uint32_t>(n));
+      copy_blocks(p, text.data(), n);
+      out_.set_cursor(p + n);
       return;
     }
     out_.set_cursor(p);
@@ -357,7 +387,7 @@ class StateWriter {
   }
 
   // Everything else, through the codec's Item.write.
-  void generic(const Item& item, std::uint64_t offset) {
+  [[gnu::noinline]] void generic(const Item& item, std::uint64_t offset) {
     EncoderV1 enc;
     if (item.is_item()) {
       write_item(enc, view_of(s_, item), offset);

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cstring>
 #include <optional>
 #include <random>
 #include <string>
@@ -79,7 +80,7 @@ class Engine {
       return;
     }
     const Item& item = at(type.item);
-    if (item.id.clock < txn.before(item.id.client) && !item.deleted) txn.changed[&type] = true;
+    if (item.id.clock < txn.before(item.id.client) && !item.deleted()) txn.changed[&type] = true;
   }
 
   // ---- content (structs/Content*.js) -------------------------------------------
@@ -129,7 +130,7 @@ class Engine {
     switch (item.ref) {
       case ContentRef::kDeleted:
         txn.delete_set.add_joining(item.id.client, {item.id.clock, item.length});
-        item.deleted = true;
+        item.set_deleted(true);
         break;
       case ContentRef::kFormat:
         type(item.parent).has_formatting = true;
@@ -149,7 +150,7 @@ class Engine {
     Type* type = s_.type_of(item);
     for (ItemRef child = type->start; child != 0; child = at(child).right) {
       const Item& c = at(child);
-      if (!c.deleted) {
+      if (!c.deleted()) {
         delete_item(txn, child);
       } else if (c.id.clock < txn.before(c.id.client)) {
         txn.merge_structs.push_back(child);
@@ -157,7 +158,7 @@ class Engine {
     }
     for (const auto& [key, tail] : type->map) {
       const Item& t = at(tail);
-      if (!t.deleted) {
+      if (!t.deleted()) {
         delete_item(txn, tail);
       } else if (t.id.clock < txn.before(t.id.client)) {
         txn.merge_structs.push_back(tail);
@@ -177,18 +178,18 @@ class Engine {
     right.kind = Item::Kind::kItem;
     right.id = {left.id.client, left.id.clock + d};
     right.left = left_ref;
-    right.has_origin = true;
+    right.set_has_origin(true);
     right.origin = {left.id.client, left.id.clock + d - 1};
     right.right = left.right;
-    right.has_right_origin = left.has_right_origin;
+    right.set_has_right_origin(left.has_right_origin());
     right.right_origin = left.right_origin;
     right.parent = left.parent;
     right.parent_sub = left.parent_sub;
     splice_content(left, right, diff);
     right.length = left.length - d;
-    right.countable = countable(right.ref);
-    right.deleted = left.deleted;
-    right.keep = left.keep;
+    right.set_countable(countable(right.ref));
+    right.set_deleted(left.deleted());
+    right.set_keep(left.keep());
     left.right = right_ref;
     if (right.right != 0) at(right.right).left = right_ref;
     txn.merge_structs.push_back(right_ref);
@@ -216,6 +217,9 @@ class Engine {
 
   ItemRef get_item_clean_end(Transaction& txn, ItemId id) {
     ClientStructs& structs = s_.store.structs(id.client);
+    // Mostly the origin is the last thing its client typed: the newest struct,
+    // which ends there.
+    if (id.clock + 1 == structs.state()) return structs.back();
     const std::size_t index = structs.find(id.clock);
     const ItemRef r = structs[index];
     const Item& s = at(r);
@@ -230,23 +234,23 @@ class Engine {
   std::optional<ClientSlot> get_missing(Transaction& txn, ItemRef r) {
     const StructStore& store = s_.store;
     Item& item = at(r);
-    if (item.has_origin && item.origin.client != item.id.client &&
+    if (item.has_origin() && item.origin.client != item.id.client &&
         item.origin.clock >= store.state(item.origin.client)) {
       return item.origin.client;
     }
-    if (item.has_right_origin && item.right_origin.client != item.id.client &&
+    if (item.has_right_origin() && item.right_origin.client != item.id.client &&
         item.right_origin.clock >= store.state(item.right_origin.client)) {
       return item.right_origin.client;
     }
-    if (item.parent_is_id && item.id.client != item.parent_id().client &&
+    if (item.parent_is_id() && item.id.client != item.parent_id().client &&
         item.parent_id().clock >= store.state(item.parent_id().client)) {
       return item.parent_id().client;
     }
-    if (item.has_origin) {
+    if (item.has_origin()) {
       item.left = get_item_clean_end(txn, item.origin);
       item.origin = at(item.left).last_id();
     }
-    if (item.has_right_origin) {
+    if (item.has_right_origin()) {
       item.right = get_item_clean_start(txn, item.right_origin);
       item.right_origin = at(item.right).id;
     }
@@ -254,8 +258,8 @@ class Engine {
     const Item* right = item.right != 0 ? &at(item.right) : nullptr;
     if ((left != nullptr && left->is_gc()) || (right != nullptr && right->is_gc())) {
       item.parent = 0;
-      item.parent_is_id = false;
-    } else if (item.parent == 0 && !item.parent_is_id) {
+      item.set_parent_is_id(false);
+    } else if (item.parent == 0 && !item.parent_is_id()) {
       if (left != nullptr && left->is_item()) {
         item.parent = left->parent;
         item.parent_sub = left->parent_sub;
@@ -263,9 +267,9 @@ class Engine {
         item.parent = right->parent;
         item.parent_sub = right->parent_sub;
       }
-    } else if (item.parent_is_id) {
+    } else if (item.parent_is_id()) {
       const Item& parent_item = at(get_item(item.parent_id()));
-      item.parent_is_id = false;
+      item.set_parent_is_id(false);
       item.origin = {};
       // A GC'd parent, or one whose type was garbage-collected to ContentDeleted,
       // has no type: the item becomes GC.
@@ -283,7 +287,7 @@ class Engine {
       const auto o = static_cast<std::uint32_t>(offset);
       item.id.clock += o;
       item.left = get_item_clean_end(txn, {item.id.client, item.id.clock - 1});
-      item.has_origin = true;
+      item.set_has_origin(true);
       item.origin = at(item.left).last_id();
       Item tail;
       splice_content(item, tail, offset);  // `item` keeps the head, `tail` gets the rest
@@ -321,15 +325,15 @@ class Engine {
         const Item& other = at(o);
         before_origin.insert(o);
         conflicting.insert(o);
-        if (same_origin(item.has_origin, item.origin, other.has_origin, other.origin)) {
+        if (same_origin(item.has_origin(), item.origin, other.has_origin(), other.origin)) {
           if (s_.store.client(other.id.client) < s_.store.client(item.id.client)) {
             left = o;
             conflicting.clear();
-          } else if (same_origin(item.has_right_origin, item.right_origin, other.has_right_origin,
+          } else if (same_origin(item.has_right_origin(), item.right_origin, other.has_right_origin(),
                                  other.right_origin)) {
             break;
           }
-        } else if (other.has_origin && before_origin.contains(get_item(other.origin))) {
+        } else if (other.has_origin() && before_origin.contains(get_item(other.origin))) {
           if (!conflicting.contains(get_item(other.origin))) {
             left = o;
             conflicting.clear();
@@ -362,11 +366,11 @@ class Engine {
       parent.map_set(item.parent_sub, r);
       if (item.left != 0) delete_item(txn, item.left);  // the previous value is overwritten
     }
-    if (item.parent_sub == 0 && item.countable && !item.deleted) parent.length += item.length;
+    if (item.parent_sub == 0 && item.countable() && !item.deleted()) parent.length += item.length;
     add_struct(txn, r);
     integrate_content(txn, r);
     add_changed_type(txn, parent);
-    if ((parent.item != 0 && at(parent.item).deleted) || (item.parent_sub != 0 && item.right != 0)) {
+    if ((parent.item != 0 && at(parent.item).deleted()) || (item.parent_sub != 0 && item.right != 0)) {
       delete_item(txn, r);
     }
   }
@@ -374,11 +378,11 @@ class Engine {
   // Item.delete
   void delete_item(Transaction& txn, ItemRef r) {
     Item& item = at(r);
-    if (item.deleted || !item.is_item()) return;
+    if (item.deleted() || !item.is_item()) return;
     Type& parent = type(item.parent);
     if (&parent != s_.editing) parent.markers.clear();
-    if (item.countable && item.parent_sub == 0) parent.length -= item.length;
-    item.deleted = true;
+    if (item.countable() && item.parent_sub == 0) parent.length -= item.length;
+    item.set_deleted(true);
     txn.delete_set.add_joining(item.id.client, {item.id.clock, item.length});
     add_changed_type(txn, parent);
     delete_content(txn, item);
@@ -412,26 +416,35 @@ class Engine {
       item.ref = ContentRef::kNone;
     } else {
       item.ref = ContentRef::kDeleted;
-      item.countable = false;
+      item.set_countable(false);
     }
   }
 
-  // Item.mergeWith / GC.mergeWith
+  // Whether Item.mergeWith / GC.mergeWith would merge `right` into `left` —
+  // all its tests but whether the content joins (a text beyond what the arena
+  // addresses does not) — together with tryToMergeWithLefts' own: both of one
+  // kind and equally deleted.
+  [[nodiscard]] bool may_merge(const Item& left, ItemRef right_ref, const Item& right) const {
+    if (left.kind != right.kind || left.is_deleted() != right.is_deleted()) return false;
+    if (left.is_gc()) return true;
+    return left.right == right_ref && right.is_item() && right.has_origin() && right.origin == left.last_id() &&
+           same_origin(left.has_right_origin(), left.right_origin, right.has_right_origin(), right.right_origin) &&
+           left.id.client == right.id.client && left.end() == right.id.clock && left.ref == right.ref &&
+           (left.ref == ContentRef::kString || left.ref == ContentRef::kJson || left.ref == ContentRef::kAny ||
+            left.ref == ContentRef::kDeleted);
+  }
+
+  // Item.mergeWith / GC.mergeWith of neighbours may_merge accepted: false only
+  // if their content cannot be joined.
   bool merge_with(ItemRef left_ref, ItemRef right_ref) {
     Item& left = at(left_ref);
     Item& right = at(right_ref);
     if (left.is_gc()) {
-      if (!right.is_gc()) return false;
       left.length += right.length;
       return true;
     }
-    if (!right.is_item() || !right.has_origin || !(right.origin == left.last_id()) || left.right != right_ref ||
-        !same_origin(left.has_right_origin, left.right_origin, right.has_right_origin, right.right_origin) ||
-        left.id.client != right.id.client || left.end() != right.id.clock || left.deleted != right.deleted ||
-        left.ref != right.ref || !merge_content(left, right)) {
-      return false;
-    }
-    if (right.keep) left.keep = true;
+    if (!merge_content(left, right)) return false;
+    if (right.keep()) left.set_keep(true);
     left.right = right.right;
     if (left.right != 0) at(left.right).left = left_ref;
     left.length += right.length;
@@ -441,22 +454,26 @@ class Engine {
   // ---- transactions (Transaction.js) -------------------------------------------
 
   // tryToMergeWithLefts: merges structs[pos] into its left neighbours while they
-  // allow it; returns how many were merged away.
+  // allow it; returns how many were merged away. Mostly the first pair cannot
+  // merge (a document's structs were merged when they were integrated), which
+  // is told here before anything else.
   std::size_t try_merge_with_lefts(ClientStructs& structs, std::size_t pos) {
-    ItemRef right = structs[pos];
-    ItemRef left = structs[pos - 1];
+    const ItemRef right = structs[pos];
+    const ItemRef left = structs[pos - 1];
+    if (!may_merge(at(left), right, at(right))) return 0;
+    return merge_with_lefts(structs, pos, left, right);
+  }
+  // The loop of tryToMergeWithLefts, for a first pair that may_merge accepted.
+  [[gnu::noinline]] std::size_t merge_with_lefts(ClientStructs& structs, std::size_t pos, ItemRef left, ItemRef right) {
     std::size_t i = pos;
-    for (; i > 0; right = left, left = i - 1 > 0 ? structs[i - 2] : 0, --i) {
-      const Item& l = at(left);
+    for (bool first = true; i > 0; right = left, left = i - 1 > 0 ? structs[i - 2] : 0, --i, first = false) {
       const Item& r = at(right);
-      if (l.is_deleted() == r.is_deleted() && l.kind == r.kind) {
-        if (merge_with(left, right)) {
-          if (r.is_item() && r.parent_sub != 0 && type(r.parent).map_get(r.parent_sub) == right) {
-            type(r.parent).map_set(r.parent_sub, left);
-          }
-          s_.dead.push_back(right);
-          continue;
+      if ((first || may_merge(at(left), right, r)) && merge_with(left, right)) {
+        if (r.is_item() && r.parent_sub != 0 && type(r.parent).map_get(r.parent_sub) == right) {
+          type(r.parent).map_set(r.parent_sub, left);
         }
+        s_.dead.push_back(right);
+        continue;
       }
       break;
     }
@@ -477,7 +494,7 @@ class Engine {
         hint = structs.find_near(static_cast<std::uint32_t>(d.clock), hint);
         for (std::size_t si = hint; si < structs.size() && structs.clock_at(si) < end; ++si) {
           const Item& s = at(structs[si]);
-          if (s.is_item() && s.deleted && !s.keep) gc_item(structs[si], false);
+          if (s.is_item() && s.deleted() && !s.keep()) gc_item(structs[si], false);
         }
       }
     }
@@ -562,7 +579,7 @@ class Engine {
     // Observers: only YText's matters to the document — after a remote change to a
     // text that ever held formatting, Yjs cleans up formatting markers.
     for (const auto& [type, unused] : txn.changed.entries()) {
-      if (type->item == 0 || !at(type->item).deleted) {
+      if (type->item == 0 || !at(type->item).deleted()) {
         if (!txn.local && type->is_text_class() && type->has_formatting) txn.need_formatting_cleanup = true;
       }
     }
@@ -617,9 +634,9 @@ class Engine {
                                      Attributes& curr_attrs) {
     ItemRef end = start;
     std::vector<std::pair<std::string, ItemRef>> end_formats;
-    while (end != 0 && (!at(end).countable || at(end).deleted)) {
+    while (end != 0 && (!at(end).countable() || at(end).deleted())) {
       const Item& e = at(end);
-      if (!e.deleted && e.ref == ContentRef::kFormat) {
+      if (!e.deleted() && e.ref == ContentRef::kFormat) {
         const std::string& key = s_.key(e);
         bool found = false;
         for (auto& [k, v] : end_formats) {
@@ -637,7 +654,7 @@ class Engine {
     while (start != end) {
       if (curr == start) reached_curr = true;
       const Item& s = at(start);
-      if (!s.deleted && s.ref == ContentRef::kFormat) {
+      if (!s.deleted() && s.ref == ContentRef::kFormat) {
         const ItemExtra& format = s_.format(s);
         const std::string& key = format.str;
         const AttrRef value_ref = format_value(format);
@@ -658,7 +675,7 @@ class Engine {
             }
           }
         }
-        if (!reached_curr && !s.deleted) update_attributes(curr_attrs, format);
+        if (!reached_curr && !s.deleted()) update_attributes(curr_attrs, format);
       }
       start = s.right;
     }
@@ -667,13 +684,13 @@ class Engine {
 
   // cleanupContextlessFormattingGap
   void cleanup_contextless_gap(Transaction& txn, ItemRef item) {
-    while (item != 0 && at(item).right != 0 && (at(at(item).right).deleted || !at(at(item).right).countable)) {
+    while (item != 0 && at(item).right != 0 && (at(at(item).right).deleted() || !at(at(item).right).countable())) {
       item = at(item).right;
     }
     std::vector<std::string> seen;
-    while (item != 0 && (at(item).deleted || !at(item).countable)) {
+    while (item != 0 && (at(item).deleted() || !at(item).countable())) {
       const Item& i = at(item);
-      if (!i.deleted && i.ref == ContentRef::kFormat) {
+      if (!i.deleted() && i.ref == ContentRef::kFormat) {
         const std::string& key = s_.key(i);
         if (std::find(seen.begin(), seen.end(), key) != seen.end()) {
           delete_item(txn, item);
@@ -693,7 +710,7 @@ class Engine {
     Attributes curr_attrs;
     while (end != 0) {
       const Item& e = at(end);
-      if (!e.deleted) {
+      if (!e.deleted()) {
         if (e.ref == ContentRef::kFormat) {
           update_attributes(curr_attrs, s_.format(e));
         } else {
@@ -779,7 +796,10 @@ class Engine {
     Status st = format == UpdateFormat::kV1 ? read_refs<DecoderV1>(update, arena, scratch)
                                             : read_refs<DecoderV2>(update, arena, scratch);
     if (!st.ok()) {
-      for (ItemRef r : scratch.items) s_.free_item(r);
+      for (ItemRef r : scratch.items) {
+        take_pending_text(at(r));  // not in the arena yet
+        s_.free_item(r);
+      }
       scratch.clear();
       return st;
     }
@@ -791,12 +811,45 @@ class Engine {
         structs.reserve(structs.size() + (r.end - r.i));
       }
     }
-    std::size_t text_bytes = 0;
-    for (const auto& [ref, text] : scratch.texts) text_bytes += text.size();
-    s_.text.make_room(text_bytes);
-    for (const auto& [ref, text] : scratch.texts) s_.text.assign(at(ref), text);
+    if (scratch.text_bytes != 0) {
+      s_.text.make_room(scratch.text_bytes);
+      for (ItemRef r : scratch.items) {
+        Item& item = at(r);
+        if (item.text_size != 0 && item.ref == ContentRef::kString && item.is_item()) {
+          const std::string_view text = take_pending_text(item);
+          s_.text.assign(item, text);
+        }
+      }
+    }
     for (const auto& [ref, name] : scratch.roots) at(ref).parent = s_.get_root(name)->self;
     return {};
+  }
+
+  // While an update is read, a string ref's text is still in the update: its
+  // size is in text_size and where it starts in left and right (unused until
+  // the ref is integrated), so that no list of texts is built beside the refs.
+  static void set_pending_text(Item& item, std::string_view text) {
+    static_assert(sizeof(const char*) <= sizeof item.left + sizeof item.right);
+    if (text.empty()) return;  // (the reader refuses empty strings: a struct is never empty)
+    const char* data = text.data();
+    std::uint32_t halves[2] = {};
+    std::memcpy(halves, &data, sizeof data);
+    item.left = halves[0];
+    item.right = halves[1];
+    item.text_size = static_cast<std::uint32_t>(text.size());
+  }
+  // The text set_pending_text left in `item` (empty for any other item), which
+  // then holds none.
+  static std::string_view take_pending_text(Item& item) {
+    if (item.ref != ContentRef::kString || !item.is_item() || item.text_size == 0) return {};
+    const std::uint32_t halves[2] = {item.left, item.right};
+    const char* data = nullptr;
+    std::memcpy(&data, halves, sizeof data);
+    const std::string_view text(data, item.text_size);
+    item.left = 0;
+    item.right = 0;
+    item.text_size = 0;
+    return text;
   }
 
   template <class Dec>
@@ -814,14 +867,15 @@ class Engine {
       }
       if (scratch.items.empty() || reader.group() != group) {
         // A new client (the reader refuses a second group of one).
+        if (!scratch.items.empty()) scratch.refs[group_client].end = scratch.items.size();
         group = reader.group();
         group_client = s_.store.slot(b.id.client);
         scratch.refs[group_client] = ClientRefs{scratch.items.size(), scratch.items.size(), false};
       }
       scratch.items.push_back(make_ref(b, group_client, scratch));
-      scratch.refs[group_client].end = scratch.items.size();
       reader.next();
     }
+    if (!scratch.items.empty()) scratch.refs[group_client].end = scratch.items.size();
     if (dec.failed()) {
       return engine_error(CrdtErrc::kMalformed,
                           "update: truncated, malformed or over the limits in the struct section");
@@ -847,22 +901,23 @@ class Engine {
       return ref;
     }
     item.kind = Item::Kind::kItem;
-    item.has_origin = b.has_origin;
+    item.flags = static_cast<std::uint8_t>((b.has_origin ? Item::kHasOrigin : 0) |
+                                           (b.has_right_origin ? Item::kHasRightOrigin : 0) |
+                                           (countable(b.ref) ? Item::kCountable : 0));
     if (b.has_origin) item.origin = intern_id(b.origin, b, client);
-    item.has_right_origin = b.has_right_origin;
     if (b.has_right_origin) item.right_origin = intern_id(b.right_origin, b, client);
     if (b.parent_kind == ParentKind::kRoot) {
       scratch.roots.emplace_back(ref, b.parent_name);
     } else if (b.parent_kind == ParentKind::kId) {
-      item.parent_is_id = true;
+      item.set_parent_is_id(true);
       item.origin = intern_id(b.parent_id, b, client);
     }
     if (b.has_parent_sub) item.parent_sub = s_.intern(b.parent_sub);
     item.ref = b.ref;
-    item.countable = countable(b.ref);
     switch (b.ref) {
       case ContentRef::kString:
-        scratch.texts.emplace_back(ref, b.text);
+        set_pending_text(item, b.text);
+        scratch.text_bytes += b.text.size();
         break;
       case ContentRef::kBinary:
       case ContentRef::kDoc:

@@ -23,7 +23,6 @@
 #include <span>
 #include <string>
 #include <unordered_map>
-#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -87,16 +86,34 @@ struct Item {
   std::uint32_t text_size = 0;  // kString: bytes of text (WTF-8)
   Kind kind = Kind::kItem;
   ContentRef ref = ContentRef::kNone;
-  bool deleted : 1 = false;
-  bool keep : 1 = false;
-  bool countable : 1 = false;
-  bool has_origin : 1 = false;
-  bool has_right_origin : 1 = false;
-  bool parent_is_id : 1 = false;  // an unresolved parent id (refs only), in `origin`
+  // Flags, one bit each in one byte, so that a test of several (or the v1
+  // info byte's origin bits: has_origin is 0x80, has_right_origin 0x40, as
+  // there) is one operation.
+  static constexpr std::uint8_t kDeleted = 0x01;
+  static constexpr std::uint8_t kKeep = 0x02;
+  static constexpr std::uint8_t kCountable = 0x04;
+  static constexpr std::uint8_t kParentIsId = 0x08;  // an unresolved parent id (refs only), in `origin`
+  static constexpr std::uint8_t kHasRightOrigin = 0x40;
+  static constexpr std::uint8_t kHasOrigin = 0x80;
+  std::uint8_t flags = 0;
+
+  [[nodiscard]] bool deleted() const { return (flags & kDeleted) != 0; }
+  [[nodiscard]] bool keep() const { return (flags & kKeep) != 0; }
+  [[nodiscard]] bool countable() const { return (flags & kCountable) != 0; }
+  [[nodiscard]] bool has_origin() const { return (flags & kHasOrigin) != 0; }
+  [[nodiscard]] bool has_right_origin() const { return (flags & kHasRightOrigin) != 0; }
+  [[nodiscard]] bool parent_is_id() const { return (flags & kParentIsId) != 0; }
+  void set_flag(std::uint8_t flag, bool on) { flags = static_cast<std::uint8_t>(on ? flags | flag : flags & ~flag); }
+  void set_deleted(bool on) { set_flag(kDeleted, on); }
+  void set_keep(bool on) { set_flag(kKeep, on); }
+  void set_countable(bool on) { set_flag(kCountable, on); }
+  void set_has_origin(bool on) { set_flag(kHasOrigin, on); }
+  void set_has_right_origin(bool on) { set_flag(kHasRightOrigin, on); }
+  void set_parent_is_id(bool on) { set_flag(kParentIsId, on); }
 
   [[nodiscard]] bool is_gc() const { return kind == Kind::kGc; }
   [[nodiscard]] bool is_item() const { return kind == Kind::kItem; }
-  [[nodiscard]] bool is_deleted() const { return kind == Kind::kGc || deleted; }  // GC.deleted is true
+  [[nodiscard]] bool is_deleted() const { return kind == Kind::kGc || deleted(); }  // GC.deleted is true
   [[nodiscard]] std::uint64_t end() const { return std::uint64_t{id.clock} + length; }
   [[nodiscard]] ItemId last_id() const { return {id.client, id.clock + length - 1}; }
   [[nodiscard]] ItemId parent_id() const { return origin; }
@@ -116,17 +133,9 @@ class Pool {
   T& operator[](std::uint32_t i) { return chunks_[i >> kChunkBits][i & (kChunk - 1)]; }
   const T& operator[](std::uint32_t i) const { return chunks_[i >> kChunkBits][i & (kChunk - 1)]; }
 
-  std::uint32_t allocate() {
-    if (!free_.empty()) {
-      const std::uint32_t i = free_.back();
-      free_.pop_back();
-      return i;
-    }
-    if (next_ == chunks_.size() * kChunk) {
-      chunks_.push_back(std::make_unique<T[]>(kChunk));
-      if (next_ == 0) next_ = 1;
-    }
-    return next_++;
+  [[gnu::always_inline]] std::uint32_t allocate() {
+    if (free_.empty() && next_ != 0 && next_ < chunks_.size() * kChunk) return next_++;
+    return allocate_slow();
   }
   void release(std::uint32_t i) {
     (*this)[i] = T{};
@@ -141,6 +150,19 @@ class Pool {
   }
 
  private:
+  [[gnu::noinline]] std::uint32_t allocate_slow() {
+    if (!free_.empty()) {
+      const std::uint32_t i = free_.back();
+      free_.pop_back();
+      return i;
+    }
+    if (next_ == chunks_.size() * kChunk) {
+      chunks_.push_back(std::make_unique<T[]>(kChunk));
+      if (next_ == 0) next_ = 1;
+    }
+    return next_++;
+  }
+
   std::vector<std::unique_ptr<T[]>> chunks_;
   std::vector<std::uint32_t> free_;
   std::uint32_t next_ = 0;
@@ -236,19 +258,22 @@ class ClientStructs {
     items_.push_back(item);
     clocks_.push_back(clock);
   }
-  // A struct starting at `clock` before index `pos` (< size(): splits only).
+  // A struct starting at `clock` before index `pos` (splits only: the right
+  // half of a split, which is the last struct when the last one was split).
+  // The client's state does not change.
   void insert(std::size_t pos, ItemRef item, std::uint32_t clock);
   void erase(std::size_t first, std::size_t last);
   void reserve(std::size_t n) {
     items_.reserve(n);
     clocks_.reserve(n);
   }
-  // Calls f(ref, clock) for the structs from index `from` on, in order.
-  // Calls f(ref, clock) for the structs from index `from` on, in order.
+  // Calls f(refs, clocks, n) for the structs from index `from` on, in order,
+  // as (up to) two runs of n structs: before and after the hole.
   template <class F>
-  void visit(std::size_t from, F&& f) const {
-    for (std::size_t p = from; p < gap_; ++p) f(items_[p], clocks_[p]);
-    for (std::size_t p = std::max(from, gap_) + gap_len_; p < items_.size(); ++p) f(items_[p], clocks_[p]);
+  void visit_runs(std::size_t from, F&& f) const {
+    if (from < gap_) f(items_.data() + from, clocks_.data() + from, gap_ - from);
+    const std::size_t p = std::max(from, gap_) + gap_len_;
+    if (p < items_.size()) f(items_.data() + p, clocks_.data() + p, items_.size() - p);
   }
   // Slots allocated beyond the structs.
   [[nodiscard]] std::size_t spare() const { return items_.capacity() - size(); }
@@ -373,7 +398,7 @@ inline void ClientStructs::move_gap(std::size_t pos) {
 // tail instead: typing appends structs and merges them away at the end, which
 // must not drag the hole there from the last split in the middle.
 inline void ClientStructs::insert(std::size_t pos, ItemRef item, std::uint32_t clock) {
-  assert(pos < size());
+  assert(pos <= size());
   const auto at = [](auto& v, std::size_t i) { return v.begin() + static_cast<std::ptrdiff_t>(i); };
   if (gap_len_ != 0 && pos > gap_ && size() - pos <= kShortTail && size() - pos < pos - gap_) {
     items_.insert(at(items_, physical(pos)), item);
@@ -531,9 +556,12 @@ class SmallMap {
 
  private:
   static constexpr std::size_t npos = static_cast<std::size_t>(-1);
-  [[nodiscard]] std::size_t position(const K& key) const {
+  [[nodiscard, gnu::always_inline]] std::size_t position(const K& key) const {
     // Lookups come in runs of one key (the structs of one client).
     if (last_ < entries_.size() && entries_[last_].first == key) return last_;
+    return search(key);
+  }
+  [[nodiscard, gnu::noinline]] std::size_t search(const K& key) const {
     if (index_) {
       const auto it = index_->find(key);
       if (it == index_->end()) return npos;
@@ -649,30 +677,58 @@ struct Transaction {
 };
 
 // A set of items, searched linearly while small (YATA's conflict scans are
-// almost always a handful of items) and hashed beyond that.
+// almost always a handful of items) and through an open-addressing table
+// beyond that. The scans of a document with many concurrent clients insert
+// thousands and clear the set again and again: the table is flat (no node per
+// item) and kept, cleared in time proportional to what was inserted.
 class ItemSet {
  public:
   void clear() {
+    if (hashed_) {
+      std::fill(table_.begin(), table_.end(), 0);
+      hashed_ = false;
+    }
     items_.clear();
-    index_.reset();  // clearing a grown hash set would zero all its buckets every time
   }
-  void insert(ItemRef item) {
+  void insert(ItemRef item) {  // item != 0
     items_.push_back(item);
-    if (index_) {
-      index_->insert(item);
+    if (hashed_) {
+      if (2 * items_.size() > table_.size()) {
+        rehash(2 * table_.size());
+      } else {
+        place(item);
+      }
     } else if (items_.size() > kLinear) {
-      index_ = std::make_unique<std::unordered_set<ItemRef>>(items_.begin(), items_.end());
+      rehash(4 * kLinear);  // small again: clearing costs what the table holds
     }
   }
   [[nodiscard]] bool contains(ItemRef item) const {
-    if (items_.size() > kLinear && index_) return index_->count(item) != 0;
-    return std::find(items_.begin(), items_.end(), item) != items_.end();
+    if (!hashed_) return std::find(items_.begin(), items_.end(), item) != items_.end();
+    const std::size_t mask = table_.size() - 1;
+    for (std::size_t i = hash(item) & mask;; i = (i + 1) & mask) {
+      if (table_[i] == item) return true;
+      if (table_[i] == 0) return false;
+    }
   }
 
  private:
   static constexpr std::size_t kLinear = 32;
+  static std::size_t hash(ItemRef item) { return (std::size_t{item} * 0x9E3779B97F4A7C15ull) >> 32; }
+  // A table of `size` slots (a power of two) holding items_; at most half full.
+  void rehash(std::size_t size) {
+    table_.assign(size, 0);
+    hashed_ = true;
+    for (ItemRef item : items_) place(item);
+  }
+  void place(ItemRef item) {
+    const std::size_t mask = table_.size() - 1;
+    std::size_t i = hash(item) & mask;
+    while (table_[i] != 0 && table_[i] != item) i = (i + 1) & mask;
+    table_[i] = item;
+  }
   std::vector<ItemRef> items_;
-  std::unique_ptr<std::unordered_set<ItemRef>> index_;
+  std::vector<ItemRef> table_;
+  bool hashed_ = false;
 };
 
 struct PendingStructs {
@@ -794,9 +850,10 @@ struct ApplyScratch {
   SmallMap<ClientSlot, ClientRefs> refs;  // client → its refs
   std::vector<ItemRef> items;             // every ref, each client's together
   DeleteSet delete_set;                   // by client id
-  // While reading: string refs and their text, and refs whose parent is a
-  // root given by name (copied and created once the whole update is read).
-  std::vector<std::pair<ItemRef, std::string_view>> texts;
+  // While reading: the bytes of the string refs' texts (which the refs point
+  // at, still in the update), and refs whose parent is a root given by name
+  // (copied and created once the whole update is read).
+  std::size_t text_bytes = 0;
   std::vector<std::pair<ItemRef, std::string_view>> roots;
   std::vector<ItemRef> stack;
   std::vector<ClientSlot> ids;
@@ -805,7 +862,7 @@ struct ApplyScratch {
     refs.clear();
     items.clear();
     delete_set.clear();
-    texts.clear();
+    text_bytes = 0;
     roots.clear();
     stack.clear();
     ids.clear();

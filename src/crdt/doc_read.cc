@@ -81,7 +81,7 @@ Any content_value(const DocState& s, const Item& item, std::size_t index) {
 std::string text_string(const DocState& s, const Type& t) {
   std::string out;
   for (const Item* n = first(s, t); n != nullptr; n = next(s, *n)) {
-    if (!n->deleted && n->ref == ContentRef::kString) out += s.text_of(*n);
+    if (!n->deleted() && n->ref == ContentRef::kString) out += s.text_of(*n);
   }
   return out;
 }
@@ -90,7 +90,7 @@ Any map_json(const DocState& s, const Type& t) {
   Any obj = Any::make(Any::Kind::kObject);
   for (const auto& [key, ref] : t.map) {
     const Item* item = &s.at(ref);
-    if (item->deleted) continue;
+    if (item->deleted()) continue;
     obj.object.emplace_back(s.key_name(key), content_value(s, *item, item->length - 1));
   }
   normalize_object(obj.object);  // a JavaScript object: integer-like keys first
@@ -100,7 +100,7 @@ Any map_json(const DocState& s, const Type& t) {
 Any array_json(const DocState& s, const Type& t) {
   Any arr = Any::make(Any::Kind::kArray);
   for (const Item* n = first(s, t); n != nullptr; n = next(s, *n)) {
-    if (n->deleted || !n->countable) continue;
+    if (n->deleted() || !n->countable()) continue;
     for (std::size_t i = 0; i < n->length; ++i) arr.array.push_back(content_value(s, *n, i));
   }
   return arr;
@@ -127,7 +127,7 @@ Any text_delta(const DocState& s, const Type& t) {
     str.clear();
   };
   for (const Item* n = first(s, t); n != nullptr; n = next(s, *n)) {
-    if (n->deleted) continue;
+    if (n->deleted()) continue;
     switch (n->ref) {
       case ContentRef::kString:
         str += s.text_of(*n);
@@ -268,7 +268,7 @@ std::string xml_text_string(const DocState& s, const Type& t) {
 std::string xml_children_string(const DocState& s, const Type& t) {
   std::string out;
   for (const Item* n = first(s, t); n != nullptr; n = next(s, *n)) {
-    if (n->deleted || !n->countable) continue;
+    if (n->deleted() || !n->countable()) continue;
     if (n->ref == ContentRef::kType) {
       out += xml_string(s, *s.type_of(*n));
     } else {
@@ -284,7 +284,7 @@ std::string xml_string(const DocState& s, const Type& t) {
       std::vector<std::pair<std::string, std::string>> attrs;
       for (const auto& [key, ref] : t.map) {
         const Item* item = &s.at(ref);
-        if (!item->deleted) attrs.emplace_back(s.key_name(key), js_string(content_value(s, *item, item->length - 1)));
+        if (!item->deleted()) attrs.emplace_back(s.key_name(key), js_string(content_value(s, *item, item->length - 1)));
       }
       std::sort(attrs.begin(), attrs.end(), [](const auto& x, const auto& y) { return utf16_less(x.first, y.first); });
       const std::string name = lower_ascii(t.name);
@@ -420,7 +420,7 @@ Result<Any> prosemirror_node(const DocState& s, const Type& t) {
   Any attrs = Any::make(Any::Kind::kObject);
   for (const auto& [key, ref] : t.map) {
     const Item* item = &s.at(ref);
-    if (item->deleted) continue;
+    if (item->deleted()) continue;
     attrs.object.emplace_back(s.key_name(key), content_value(s, *item, item->length - 1));
   }
   normalize_object(attrs.object);
@@ -440,7 +440,7 @@ Result<std::size_t> prosemirror_children(const DocState& s, const Type& t, const
                                          Any& content) {
   std::size_t count = 0;
   for (const Item* n = first(s, t); n != nullptr; n = next(s, *n)) {
-    if (n->deleted || !n->countable) continue;
+    if (n->deleted() || !n->countable()) continue;
     if (n->ref != ContentRef::kType) return prosemirror_error(holder + " holds a non-XML value");
     auto child = prosemirror_node(s, *s.type_of(*n));
     if (!child.ok()) return child.error();

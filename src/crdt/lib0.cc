@@ -7,10 +7,16 @@
 namespace quire::crdt {
 
 std::string_view Reader::read_var_string() {
-  const ByteView b = read_var_bytes();
-  const std::string_view s = as_chars(b);
-  if (!is_valid_utf8(s)) {
+  std::uint64_t units;
+  return read_var_string(units);
+}
+
+std::string_view Reader::read_var_string(std::uint64_t& utf16_units) {
+  const std::string_view s = as_chars(read_var_bytes());
+  utf16_units = utf8_utf16_length(s);
+  if (utf16_units == kInvalidUtf8) {
     fail();
+    utf16_units = 0;
     return {};
   }
   return s;

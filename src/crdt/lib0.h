@@ -125,6 +125,8 @@ class Reader {
   // A varString: the UTF-8 bytes, validated strictly (lib0 decodes with a fatal
   // TextDecoder, so invalid UTF-8 makes the whole update unreadable).
   std::string_view read_var_string();
+  // The same, also giving the string's length in UTF-16 units (counted while validating).
+  std::string_view read_var_string(std::uint64_t& utf16_units);
 
   double read_f32();
   double read_f64();

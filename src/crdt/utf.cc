@@ -46,9 +46,10 @@ inline bool is_surrogate_seq(std::string_view s, std::size_t i) {
 
 }  // namespace
 
-bool is_valid_utf8(std::string_view s) {
+std::uint64_t utf8_utf16_length(std::string_view s) {
   std::size_t i = 0;
   const std::size_t n = s.size();
+  std::uint64_t fewer = 0;  // bytes beyond the first of each sequence, less a unit for each 4-byte one
   while (i < n) {
     // ASCII fast path, 8 bytes at a time.
     while (i + 8 <= n) {
@@ -63,10 +64,15 @@ bool is_valid_utf8(std::string_view s) {
       continue;
     }
     const int len = validate_at(s, i, false);
-    if (len == 0) return false;
+    if (len == 0) return kInvalidUtf8;
+    fewer += static_cast<std::uint64_t>(len == 4 ? 2 : len - 1);
     i += static_cast<std::size_t>(len);
   }
-  return true;
+  return n - fewer;
+}
+
+bool is_valid_utf8(std::string_view s) {
+  return utf8_utf16_length(s) != kInvalidUtf8;
 }
 
 bool is_plain_utf8(std::string_view s) {

@@ -19,6 +19,10 @@ inline constexpr std::string_view kReplacementChar = "\xEF\xBF\xBD";  // U+FFFD
 
 // Strict UTF-8 validation (no overlongs, no surrogates, <= U+10FFFF), as a fatal TextDecoder.
 bool is_valid_utf8(std::string_view s);
+// The UTF-16 length of `s` if it is valid UTF-8 (as is_valid_utf8), else kInvalidUtf8:
+// validating and counting in one pass.
+inline constexpr std::uint64_t kInvalidUtf8 = ~std::uint64_t{0};
+std::uint64_t utf8_utf16_length(std::string_view s);
 // True when `s` holds no lone-surrogate sequence (so it is valid UTF-8 if it is valid WTF-8).
 bool is_plain_utf8(std::string_view s);
 
