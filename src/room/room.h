@@ -4,7 +4,8 @@
 // through Journal, so the whole flow is tested in-process (room_test.cc).
 //
 // Life of an update (ARCHITECTURE §2.1): decoded and applied; what it added is
-// broadcast at once to the other members as one shared buffer; the bytes go to
+// broadcast at once to the other members as one shared buffer (merged with the
+// updates applied before the flush runs, see set_broadcast_scheduler); the bytes go to
 // the journal; the sender's SyncStatus ack is sent only when that append (or,
 // for an update that added nothing, every earlier append) has committed.
 //
