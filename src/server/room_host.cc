@@ -285,11 +285,20 @@ void HostedRoom::resume_session(room::MemberId id, const std::string& session) {
 void HostedRoom::schedule_awareness_flush() {
   if (flush_scheduled_ || !room_.has_pending_awareness()) return;
   flush_scheduled_ = true;
-  flush_timer_.expires_after(std::chrono::milliseconds(host_.config_.awareness_flush_ms));
-  flush_timer_.async_wait([self = shared_from_this()](boost::system::error_code) {
+  // At most one flush per window: a change in a quiet room goes out at once
+  // (after what is already queued on the strand); under load they coalesce.
+  const std::int64_t wait = last_awareness_flush_ms_ + host_.config_.awareness_flush_ms - host_.now_ms();
+  auto flush = [self = shared_from_this()] {
     self->flush_scheduled_ = false;
+    self->last_awareness_flush_ms_ = self->host_.now_ms();
     self->room_.flush_awareness();
-  });
+  };
+  if (wait <= 0) {
+    asio::post(strand_, std::move(flush));
+    return;
+  }
+  flush_timer_.expires_after(std::chrono::milliseconds(wait));
+  flush_timer_.async_wait([flush = std::move(flush)](boost::system::error_code) { flush(); });
 }
 
 void HostedRoom::start_ticking() {

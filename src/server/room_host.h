@@ -78,6 +78,7 @@ class HostedRoom final : public room::Journal, public std::enable_shared_from_th
   asio::steady_timer unload_timer_;
   asio::steady_timer retry_timer_;
   bool flush_scheduled_ = false;
+  std::int64_t last_awareness_flush_ms_ = 0;  // steady ms of the last awareness flush
   // The editor last reported to the edit observer, and when (steady ms); on the strand.
   std::string reported_editor_;
   std::int64_t reported_at_ms_ = 0;
