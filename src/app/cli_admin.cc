@@ -59,13 +59,17 @@ struct AdminArgs {
 };
 
 // Returns an exit code on error, -1 to go on. The data directory comes from
-// --data-dir, else QUIRE_DATA_DIR, else `data`, as for `quire serve`.
+// --data-dir, else QUIRE_DATA_DIR, else `data`, as for `quire serve`; a
+// "postgres" in `valued` (--postgres, else QUIRE_POSTGRES) goes to postgres_url.
 int parse_admin_args(const std::vector<std::string>& args, std::size_t first,
                      const std::vector<std::string_view>& valued, const std::vector<std::string_view>& flags,
                      AdminArgs& out) {
   if (const char* e = std::getenv("QUIRE_DATA_DIR")) out.data_dir = e;
   if (out.data_dir.empty()) out.data_dir = "data";
-  if (const char* e = std::getenv("QUIRE_POSTGRES")) out.postgres_url = e;
+  // Verbs that take --postgres (those on accounts) also read QUIRE_POSTGRES.
+  if (std::find(valued.begin(), valued.end(), "postgres") != valued.end()) {
+    if (const char* e = std::getenv("QUIRE_POSTGRES")) out.postgres_url = e;
+  }
   for (std::size_t i = first; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (!a.starts_with("--")) {
@@ -79,8 +83,7 @@ int parse_admin_args(const std::vector<std::string>& args, std::size_t first,
       name.resize(eq);
     }
     const bool is_flag = std::find(flags.begin(), flags.end(), name) != flags.end();
-    const bool takes_value =
-        name == "data-dir" || name == "postgres" || std::find(valued.begin(), valued.end(), name) != valued.end();
+    const bool takes_value = name == "data-dir" || std::find(valued.begin(), valued.end(), name) != valued.end();
     if (is_flag) {
       if (value) return usage("--" + name + " takes no value");
       out.flags.push_back(name);
@@ -456,16 +459,18 @@ int run_user(const std::vector<std::string>& args) {
   quiet_logs();
   AdminArgs a;
   if (verb == "create") {
-    if (const int rc = parse_admin_args(args, 1, {"username", "email", "display-name"}, {"password-stdin"}, a); rc >= 0)
+    if (const int rc =
+            parse_admin_args(args, 1, {"username", "email", "display-name", "postgres"}, {"password-stdin"}, a);
+        rc >= 0)
       return rc;
     return user_create(a);
   }
   if (verb == "list") {
-    if (const int rc = parse_admin_args(args, 1, {}, {"json"}, a); rc >= 0) return rc;
+    if (const int rc = parse_admin_args(args, 1, {"postgres"}, {"json"}, a); rc >= 0) return rc;
     return user_list(a);
   }
   if (verb == "disable" || verb == "enable") {
-    if (const int rc = parse_admin_args(args, 1, {}, {}, a); rc >= 0) return rc;
+    if (const int rc = parse_admin_args(args, 1, {"postgres"}, {}, a); rc >= 0) return rc;
     return user_set_disabled(a, verb == "disable");
   }
   return usage("unknown user verb '" + verb + "'");
@@ -479,10 +484,6 @@ int run_key(const std::vector<std::string>& args) {
   quiet_logs();
   AdminArgs a;
   if (const int rc = parse_admin_args(args, 1, {}, {}, a); rc >= 0) return rc;
-  if (std::any_of(args.begin(), args.end(), [](const std::string& s) { return s.starts_with("--postgres"); })) {
-    return usage("quire key works on DIR/keys (a cluster's --keys-dir), not on PostgreSQL");
-  }
-  a.postgres_url.clear();  // QUIRE_POSTGRES is for the user verbs
   return key_command(a, verb == "rotate");
 }
 

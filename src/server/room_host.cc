@@ -122,9 +122,9 @@ void HostedRoom::on_remote(const cluster::Entry& entry) {
     return;
   }
   Status s;
-  // Test only: a node whose deliveries are late (cluster tests of session resume).
-  if (entry.kind == cluster::Kind::kUpdate && failpoint::armed("relay.drop_updates")) return;
   if (entry.kind == cluster::Kind::kUpdate) {
+    // Test only: a node whose deliveries are late (cluster tests of session resume).
+    if (failpoint::armed("relay.drop_updates")) return;
     host_.metrics_.remote_updates_total++;
     auto changed = room_.apply_remote_update(entry.payload);
     if (!changed) {
