@@ -125,124 +125,11 @@ Bytes EncoderV2::finish() {
 
 // ---- lazy reader -----------------------------------------------------------
 
-template <class Dec>
-bool LazyReader<Dec>::read_one() {
-  Reader& rest = dec_.rest();
-  const Limits& limits = dec_.limits();
-  while (structs_left_ == 0) {
-    if (groups_left_ == 0 || dec_.failed()) return false;
-    --groups_left_;
-    ++groups_read_;
-    structs_left_ = rest.read_var_uint();
-    client_ = dec_.read_client();
-    clock_ = rest.read_var_uint();
-    if (structs_left_ > limits.max_structs - total_structs_) {
-      dec_.fail();
-      return false;
-    }
-    total_structs_ += structs_left_;
-    // One group per client (spec §3.1): Yjs's document reader would let a second
-    // group replace the first, its lazy reader would run them together.
-    if (!note_client(client_)) {
-      dec_.fail();
-      return false;
-    }
-  }
-  --structs_left_;
-  // Reset field by field: the values keep their capacity from struct to struct.
-  Block& b = curr_;
-  b.kind = BlockKind::kGc;
-  b.ref = ContentRef::kNone;
-  b.parent_kind = ParentKind::kNone;
-  b.has_origin = false;
-  b.has_right_origin = false;
-  b.has_parent_sub = false;
-  b.type_ref = 0;
-  b.length = 0;
-  b.origin = {};
-  b.right_origin = {};
-  b.parent_id = {};
-  b.parent_name = {};
-  b.parent_sub = {};
-  b.text = {};
-  if (!b.values.empty()) b.values.clear();
-  b.id = {client_, clock_};
-  const std::uint8_t info = dec_.read_info();
-  if (info == 10) {
-    b.kind = BlockKind::kSkip;
-    b.length = rest.read_var_uint();
-  } else if ((info & 0x1f) != 0) {
-    const std::uint8_t ref = info & 0x1f;
-    if (ref > 9) {
-      dec_.fail();
-      return false;
-    }
-    b.kind = BlockKind::kItem;
-    b.ref = static_cast<ContentRef>(ref);
-    if (info & 0x80) {
-      b.has_origin = true;
-      b.origin = dec_.read_left_id();
-    }
-    if (info & 0x40) {
-      b.has_right_origin = true;
-      b.right_origin = dec_.read_right_id();
-    }
-    if ((info & 0xC0) == 0) {
-      if (dec_.read_parent_info()) {
-        b.parent_kind = ParentKind::kRoot;
-        b.parent_name = dec_.read_string();
-      } else {
-        b.parent_kind = ParentKind::kId;
-        b.parent_id = dec_.read_left_id();
-      }
-      if (info & 0x20) {
-        b.has_parent_sub = true;
-        b.parent_sub = dec_.read_string();
-      }
-    }
-    if (!read_content(b, ref)) {
-      dec_.fail();
-      return false;
-    }
-    // A reference to the item's own client must point before it: an item is
-    // created after everything it was placed next to or in. (Yjs would throw
-    // half-way through applying such an update.)
-    const auto ahead = [&](bool has, Id ref_id) {
-      return has && ref_id.client == b.id.client && ref_id.clock >= b.id.clock;
-    };
-    if (ahead(b.has_origin, b.origin) || ahead(b.has_right_origin, b.right_origin) ||
-        ahead(b.parent_kind == ParentKind::kId, b.parent_id)) {
-      dec_.fail();
-      return false;
-    }
-  } else {
-    b.kind = BlockKind::kGc;
-    b.length = dec_.read_len();
-  }
-  // Zero-length structs are never written by Yjs; refusing them keeps every loop
-  // over clocks advancing.
-  if (dec_.failed() || b.length == 0 || b.length > kMaxSafeInteger - clock_) {
-    dec_.fail();
-    return false;
-  }
-  clock_ += b.length;
-  return true;
-}
+namespace {
 
+// The content of an item (Content*.read) with content ref `ref`.
 template <class Dec>
-bool LazyReader<Dec>::note_client(std::uint64_t client) {
-  // Most updates hold one client: no allocation until a second one appears.
-  if (groups_read_ == 1) {
-    first_client_ = client;
-    return true;
-  }
-  if (client == first_client_) return false;
-  if (!more_clients_) more_clients_ = std::make_unique<std::unordered_set<std::uint64_t>>();
-  return more_clients_->insert(client).second;
-}
-
-template <class Dec>
-bool LazyReader<Dec>::read_content(Block& b, std::uint8_t ref) {
+bool read_content(Dec& dec_, Block& b, std::uint8_t ref) {
   switch (static_cast<ContentRef>(ref)) {
     case ContentRef::kDeleted:
       b.length = dec_.read_len();
@@ -303,6 +190,114 @@ bool LazyReader<Dec>::read_content(Block& b, std::uint8_t ref) {
       break;
   }
   return false;
+}
+
+}  // namespace
+
+template <class Dec>
+bool read_item(Dec& dec, Block& b, std::uint8_t info) {
+  const std::uint8_t ref = info & 0x1f;
+  if (ref == 0 || ref > 9) {
+    dec.fail();
+    return false;
+  }
+  b.kind = BlockKind::kItem;
+  b.ref = static_cast<ContentRef>(ref);
+  if (info & 0x80) {
+    b.has_origin = true;
+    b.origin = dec.read_left_id();
+  }
+  if (info & 0x40) {
+    b.has_right_origin = true;
+    b.right_origin = dec.read_right_id();
+  }
+  if ((info & 0xC0) == 0) {
+    if (dec.read_parent_info()) {
+      b.parent_kind = ParentKind::kRoot;
+      b.parent_name = dec.read_string();
+    } else {
+      b.parent_kind = ParentKind::kId;
+      b.parent_id = dec.read_left_id();
+    }
+    if (info & 0x20) {
+      b.has_parent_sub = true;
+      b.parent_sub = dec.read_string();
+    }
+  }
+  if (!read_content(dec, b, ref)) {
+    dec.fail();
+    return false;
+  }
+  // A reference to the item's own client must point before it: an item is
+  // created after everything it was placed next to or in. (Yjs would throw
+  // half-way through applying such an update.)
+  const auto ahead = [&](bool has, Id ref_id) {
+    return has && ref_id.client == b.id.client && ref_id.clock >= b.id.clock;
+  };
+  if (ahead(b.has_origin, b.origin) || ahead(b.has_right_origin, b.right_origin) ||
+      ahead(b.parent_kind == ParentKind::kId, b.parent_id)) {
+    dec.fail();
+    return false;
+  }
+  return true;
+}
+
+template <class Dec>
+bool LazyReader<Dec>::read_one() {
+  Reader& rest = dec_.rest();
+  const Limits& limits = dec_.limits();
+  while (structs_left_ == 0) {
+    if (groups_left_ == 0 || dec_.failed()) return false;
+    --groups_left_;
+    ++groups_read_;
+    structs_left_ = rest.read_var_uint();
+    client_ = dec_.read_client();
+    clock_ = rest.read_var_uint();
+    if (structs_left_ > limits.max_structs - total_structs_) {
+      dec_.fail();
+      return false;
+    }
+    total_structs_ += structs_left_;
+    // One group per client (spec §3.1): Yjs's document reader would let a second
+    // group replace the first, its lazy reader would run them together.
+    if (!note_client(client_)) {
+      dec_.fail();
+      return false;
+    }
+  }
+  --structs_left_;
+  Block& b = curr_;
+  b.reset({client_, clock_});
+  const std::uint8_t info = dec_.read_info();
+  if (info == 10) {
+    b.kind = BlockKind::kSkip;
+    b.length = rest.read_var_uint();
+  } else if ((info & 0x1f) != 0) {
+    if (!read_item(dec_, b, info)) return false;
+  } else {
+    b.kind = BlockKind::kGc;
+    b.length = dec_.read_len();
+  }
+  // Zero-length structs are never written by Yjs; refusing them keeps every loop
+  // over clocks advancing.
+  if (dec_.failed() || b.length == 0 || b.length > kMaxSafeInteger - clock_) {
+    dec_.fail();
+    return false;
+  }
+  clock_ += b.length;
+  return true;
+}
+
+template <class Dec>
+bool LazyReader<Dec>::note_client(std::uint64_t client) {
+  // Most updates hold one client: no allocation until a second one appears.
+  if (groups_read_ == 1) {
+    first_client_ = client;
+    return true;
+  }
+  if (client == first_client_) return false;
+  if (!more_clients_) more_clients_ = std::make_unique<std::unordered_set<std::uint64_t>>();
+  return more_clients_->insert(client).second;
 }
 
 // ---- lazy writer -----------------------------------------------------------
@@ -539,6 +534,8 @@ void write_delete_set(Enc& enc, const DeleteSet& ds) {
   }
 }
 
+template bool read_item(DecoderV1&, Block&, std::uint8_t);
+template bool read_item(DecoderV2&, Block&, std::uint8_t);
 template class LazyReader<DecoderV1>;
 template class LazyReader<DecoderV2>;
 template class LazyWriter<EncoderV1>;

@@ -484,6 +484,13 @@ class EncoderV2 : public DsEncoderV2 {
 
 // ---- structs ---------------------------------------------------------------
 
+// Item.read after its info byte (content ref 1–9: anything else fails):
+// origins, parent, parent key and content into `b`, which holds the struct's id
+// and is otherwise as reset. False, with the decoder failed, on bad bytes or
+// when the item names its own client at or after its own clock.
+template <class Dec>
+bool read_item(Dec& dec, Block& b, std::uint8_t info);
+
 // Yjs's lazyStructReaderGenerator + LazyStructReader: one struct at a time.
 template <class Dec>
 class LazyReader {
@@ -509,7 +516,6 @@ class LazyReader {
 
  private:
   bool read_one();
-  bool read_content(Block& b, std::uint8_t ref);
   bool note_client(std::uint64_t client);  // false when the client already had a group
 
   Dec& dec_;

@@ -230,8 +230,10 @@ class Engine {
   }
 
   // Item.getMissing: the client of a missing dependency, or resolves the item's
-  // neighbours and parent and returns nullopt.
-  std::optional<ClientSlot> get_missing(Transaction& txn, ItemRef r) {
+  // neighbours and parent and returns kNoSlot. (A plain slot, not an optional:
+  // the optional's flag byte, stored and then reloaded with the slot as one
+  // word, stalled every call.)
+  ClientSlot get_missing(Transaction& txn, ItemRef r) {
     const StructStore& store = s_.store;
     Item& item = at(r);
     if (item.has_origin() && item.origin.client != item.id.client &&
@@ -275,7 +277,7 @@ class Engine {
       // has no type: the item becomes GC.
       item.parent = parent_item.is_item() && parent_item.ref == ContentRef::kType ? s_.type_of(parent_item)->self : 0;
     }
-    return std::nullopt;
+    return StructStore::kNoSlot;
   }
 
   static bool same_origin(bool has_a, ItemId a, bool has_b, ItemId b) { return has_a == has_b && (!has_a || a == b); }
@@ -793,7 +795,7 @@ class Engine {
   // made so far are freed).
   Status read_refs(ByteView update, UpdateFormat format, ApplyScratch& scratch) {
     StringArena arena;  // strings the v2 decoder had to copy: used before it goes
-    Status st = format == UpdateFormat::kV1 ? read_refs<DecoderV1>(update, arena, scratch)
+    Status st = format == UpdateFormat::kV1 ? read_refs_v1(update, arena, scratch)
                                             : read_refs<DecoderV2>(update, arena, scratch);
     if (!st.ok()) {
       for (ItemRef r : scratch.items) {
@@ -852,6 +854,116 @@ class Engine {
     return text;
   }
 
+  static Error malformed_structs() {
+    return engine_error(CrdtErrc::kMalformed, "update: truncated, malformed or over the limits in the struct section");
+  }
+  static Error clock_beyond_limit() {
+    return engine_error(CrdtErrc::kLimit, "update: a clock beyond 2^32, more than a document holds");
+  }
+
+  // read_refs<DecoderV1> without the codec's struct reader in between: the
+  // structs most updates consist of — GC and skip runs, and strings and deleted
+  // runs placed by an origin — are read field by field straight into their
+  // items; any other item is read by the codec's read_item and made by
+  // make_ref. It refuses what LazyReader refuses, with the same errors.
+  Status read_refs_v1(ByteView update, StringArena& arena, ApplyScratch& scratch) {
+    DecoderV1 dec(update, arena, s_.limits);
+    Reader& in = dec.rest();
+    std::vector<std::uint64_t> empty_groups;  // clients of groups without structs
+    std::uint64_t total = 0;
+    for (std::uint64_t groups = in.read_var_uint(); groups > 0 && !in.failed(); --groups) {
+      std::uint64_t n = in.read_var_uint();
+      const std::uint64_t client = in.read_var_uint();
+      std::uint64_t clock = in.read_var_uint();
+      if (in.failed() || n > s_.limits.max_structs - total) return malformed_structs();
+      total += n;
+      // One group per client, as LazyReader's.
+      ClientSlot slot = s_.store.find(client);
+      if ((slot != StructStore::kNoSlot && scratch.refs.find(slot) != nullptr) ||
+          std::find(empty_groups.begin(), empty_groups.end(), client) != empty_groups.end()) {
+        return malformed_structs();
+      }
+      if (n == 0) {
+        empty_groups.push_back(client);
+        continue;
+      }
+      if (slot == StructStore::kNoSlot) slot = s_.store.slot(client);
+      scratch.refs[slot] = ClientRefs{scratch.items.size(), scratch.items.size(), false};
+      for (; n > 0; --n) {
+        const std::uint8_t info = in.read_u8();
+        const auto content = static_cast<ContentRef>(info & 0x1f);
+        std::uint64_t length;
+        ItemRef r;
+        if (info == 10 || content == ContentRef::kNone) {
+          length = in.read_var_uint();
+          if (in.failed() || length == 0 || length > kMaxSafeInteger - clock) return malformed_structs();
+          if (clock + length > kMaxClock) return clock_beyond_limit();
+          r = s_.new_item();
+          at(r).kind = info == 10 ? Item::Kind::kSkip : Item::Kind::kGc;
+        } else if ((info & 0xC0) != 0 && (content == ContentRef::kString || content == ContentRef::kDeleted)) {
+          Id origin;
+          Id right_origin;
+          if (info & 0x80) origin = dec.read_left_id();
+          if (info & 0x40) right_origin = dec.read_right_id();
+          std::string_view text;
+          if (content == ContentRef::kString) {
+            text = in.read_var_string(length);
+          } else {
+            length = in.read_var_uint();
+          }
+          const auto ahead = [&](std::uint8_t bit, Id id) {
+            return (info & bit) != 0 && id.client == client && id.clock >= clock;
+          };
+          if (in.failed() || length == 0 || length > kMaxSafeInteger - clock || ahead(0x80, origin) ||
+              ahead(0x40, right_origin)) {
+            return malformed_structs();
+          }
+          if (clock + length > kMaxClock || origin.clock > kMaxClock || right_origin.clock > kMaxClock) {
+            return clock_beyond_limit();
+          }
+          r = s_.new_item();
+          Item& item = at(r);
+          item.kind = Item::Kind::kItem;
+          item.ref = content;
+          item.flags = static_cast<std::uint8_t>((info & 0xC0) | (countable(content) ? Item::kCountable : 0));
+          const auto intern = [&](Id id) {
+            return ItemId{id.client == client ? slot : s_.store.slot(id.client), static_cast<std::uint32_t>(id.clock)};
+          };
+          if (info & 0x80) item.origin = intern(origin);
+          if (info & 0x40) item.right_origin = intern(right_origin);
+          if (content == ContentRef::kString) {
+            set_pending_text(item, text);
+            scratch.text_bytes += text.size();
+          }
+        } else {
+          Block& b = scratch.block;
+          b.reset({client, clock});
+          if (!read_item(dec, b, info) || b.length == 0 || b.length > kMaxSafeInteger - clock) {
+            return malformed_structs();
+          }
+          if (b.end() > kMaxClock || (b.has_origin && b.origin.clock > kMaxClock) ||
+              (b.has_right_origin && b.right_origin.clock > kMaxClock) ||
+              (b.parent_kind == ParentKind::kId && b.parent_id.clock > kMaxClock)) {
+            return clock_beyond_limit();
+          }
+          length = b.length;
+          r = make_ref(b, slot, scratch);
+        }
+        Item& item = at(r);
+        item.id = {slot, static_cast<std::uint32_t>(clock)};
+        item.length = static_cast<std::uint32_t>(length);
+        scratch.items.push_back(r);
+        clock += length;
+      }
+      scratch.refs[slot].end = scratch.items.size();
+    }
+    if (in.failed()) return malformed_structs();
+    if (!read_delete_set(dec, scratch.delete_set)) {
+      return engine_error(CrdtErrc::kMalformed, "update: truncated or malformed delete set");
+    }
+    return {};
+  }
+
   template <class Dec>
   Status read_refs(ByteView update, StringArena& arena, ApplyScratch& scratch) {
     Dec dec(update, arena, s_.limits);
@@ -863,7 +975,7 @@ class Engine {
       if (b.end() > kMaxClock || (b.has_origin && b.origin.clock > kMaxClock) ||
           (b.has_right_origin && b.right_origin.clock > kMaxClock) ||
           (b.parent_kind == ParentKind::kId && b.parent_id.clock > kMaxClock)) {
-        return engine_error(CrdtErrc::kLimit, "update: a clock beyond 2^32, more than a document holds");
+        return clock_beyond_limit();
       }
       if (scratch.items.empty() || reader.group() != group) {
         // A new client (the reader refuses a second group of one).
@@ -876,10 +988,7 @@ class Engine {
       reader.next();
     }
     if (!scratch.items.empty()) scratch.refs[group_client].end = scratch.items.size();
-    if (dec.failed()) {
-      return engine_error(CrdtErrc::kMalformed,
-                          "update: truncated, malformed or over the limits in the struct section");
-    }
+    if (dec.failed()) return malformed_structs();
     if (!read_delete_set(dec, scratch.delete_set)) {
       return engine_error(CrdtErrc::kMalformed, "update: truncated or malformed delete set");
     }
@@ -1012,12 +1121,12 @@ class Engine {
           add_stack_to_rest();
         } else {
           const std::uint32_t offset = st - h.id.clock;
-          const auto miss = h.is_item() ? get_missing(txn, head) : std::nullopt;
-          if (miss) {
+          const ClientSlot miss = h.is_item() ? get_missing(txn, head) : StructStore::kNoSlot;
+          if (miss != StructStore::kNoSlot) {
             stack.push_back(head);
-            ClientRefs* dep = refs.find(*miss);
+            ClientRefs* dep = refs.find(miss);
             if (dep == nullptr || dep->removed || dep->i == dep->end) {
-              update_missing(*miss, store.state(*miss));
+              update_missing(miss, store.state(miss));
               add_stack_to_rest();
             } else {
               head = items[dep->i++];

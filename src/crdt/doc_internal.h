@@ -857,6 +857,9 @@ struct ApplyScratch {
   std::vector<std::pair<ItemRef, std::string_view>> roots;
   std::vector<ItemRef> stack;
   std::vector<ClientSlot> ids;
+  // An item read_refs_v1 reads through the codec (kept: a Block on the stack
+  // was zeroed for every small update).
+  Block block;
 
   void clear() {
     refs.clear();

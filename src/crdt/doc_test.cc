@@ -168,6 +168,35 @@ TEST(Doc, BadUpdatesLeaveTheDocumentUntouched) {
   EXPECT_EQ(state_hex(d), before);
 }
 
+// Applying reads a v1 update's structs with its own reader (straight into
+// items): it refuses what the codec's reader refuses, as malformed, and leaves
+// the document as it was.
+TEST(Doc, V1ReaderRefusesWhatTheCodecRefuses) {
+  Doc d;
+  ASSERT_TRUE(d.apply_update(hex("01010100040101740361626300")).ok());
+  const std::string before = state_hex(d);
+  const char* const refused[] = {
+      "0201010004010174016101010104010174016200",  // two groups of client 1
+      "0200010001010004010174016100",              // an empty group of client 1, then one with structs
+      "01010100840100016100",                      // "a" whose origin is its own id
+      "01010300c1010003050200",                    // a deleted run whose right origin lies ahead of it
+      "010103008105000000",                        // a deleted run of length 0
+      "01010300840500056100",                      // a string cut short
+      "010103000b05000000",                        // content ref 11
+  };
+  for (const char* update : refused) {
+    SCOPED_TRACE(update);
+    EXPECT_FALSE(decode_update(hex(update)).ok());
+    const Status st = d.apply_update(hex(update));
+    ASSERT_FALSE(st.ok());
+    EXPECT_EQ(st.error().code, static_cast<int>(CrdtErrc::kMalformed));
+  }
+  EXPECT_EQ(state_hex(d), before);
+  // Two strings of client 5 after "c", read by the same path, apply.
+  ASSERT_TRUE(d.apply_update(hex("010205008401020161840500016200")).ok());
+  EXPECT_EQ(d.text("t"), "abcab");
+}
+
 // Every trace: applying its per-edit updates gives Yjs's exact bytes and the text.
 TEST(Doc, TracesReproduceYjsStateAndText) {
   for (const char* name : {"automerge-paper", "seph-blog1", "friendsforever_flat", "clownschool_flat", "friendsforever",

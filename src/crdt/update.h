@@ -88,6 +88,26 @@ struct Block {
   std::vector<Any> values;
 
   [[nodiscard]] std::uint64_t end() const { return id.clock + length; }
+  // A fresh struct at `at`, reset field by field: `values` keeps its capacity
+  // from struct to struct.
+  void reset(Id at) {
+    kind = BlockKind::kGc;
+    ref = ContentRef::kNone;
+    parent_kind = ParentKind::kNone;
+    has_origin = false;
+    has_right_origin = false;
+    has_parent_sub = false;
+    type_ref = 0;
+    length = 0;
+    origin = {};
+    right_origin = {};
+    parent_id = {};
+    parent_name = {};
+    parent_sub = {};
+    text = {};
+    if (!values.empty()) values.clear();
+    id = at;
+  }
 };
 
 // A fully decoded update. Views point into the decoded input, which must outlive it.
