@@ -65,16 +65,18 @@ namespace {
 // (A local pointer: byte stores may alias anything, so members would be
 // loaded again after each.)
 inline std::uint8_t* put_u32(std::uint8_t* p, std::uint32_t n) {
-  if (n < 0x80) {
+  // Likely branches fall through: taken ones are what the struct loop is
+  // short of.
+  if (n < 0x80) [[likely]] {
     *p = static_cast<std::uint8_t>(n);
     return p + 1;
   }
-  if (n < 0x4000) {
+  if (n < 0x4000) [[likely]] {
     p[0] = static_cast<std::uint8_t>(n | 0x80);
     p[1] = static_cast<std::uint8_t>(n >> 7);
     return p + 2;
   }
-  if (n < 0x200000) {
+  if (n < 0x200000) [[likely]] {
     p[0] = static_cast<std::uint8_t>(n | 0x80);
     p[1] = static_cast<std::uint8_t>((n >> 7) | 0x80);
     p[2] = static_cast<std::uint8_t>(n >> 14);
@@ -83,6 +85,19 @@ inline std::uint8_t* put_u32(std::uint8_t* p, std::uint32_t n) {
   for (; n > 0x7f; n >>= 7) *p++ = static_cast<std::uint8_t>(0x80 | (n & 0x7f));
   *p = static_cast<std::uint8_t>(n);
   return p + 1;
+}
+
+// put_u32 for the clocks of ids, which take two or three bytes unpredictably:
+// those two sizes without a branch between them.
+inline std::uint8_t* put_clock(std::uint8_t* p, std::uint32_t n) {
+  if (n - 0x80 < 0x200000 - 0x80) [[likely]] {
+    const std::uint32_t three = (0x3fffu - n) >> 31;  // n >= 0x4000, as arithmetic: no branch
+    p[0] = static_cast<std::uint8_t>(n | 0x80);
+    p[1] = static_cast<std::uint8_t>((n >> 7) | (three << 7));
+    p[2] = static_cast<std::uint8_t>(n >> 14);
+    return p + 2 + three;
+  }
+  return put_u32(p, n);
 }
 
 // Copies n bytes of text from the TextArena 16 bytes at a time: reading past
@@ -98,7 +113,10 @@ class Out {
  public:
   [[nodiscard]] std::uint8_t* cursor() const { return p_; }
   void set_cursor(std::uint8_t* p) { p_ = p; }
-  explicit Out(std::size_t estimate) : buf_(std::max<std::size_t>(estimate, 128)), p_(buf_.data()) {}
+  // The end of the room.
+  [[nodiscard]] const std::uint8_t* limit() const { return buf_.data() + buf_.size(); }
+  static constexpr std::size_t kMinSize = 128;
+  explicit Out(std::size_t estimate) : buf_(std::max(estimate, kMinSize)), p_(buf_.data()) {}
 
   void reserve(std::size_t n) {
     if (static_cast<std::size_t>(buf_.data() + buf_.size() - p_) < n) grow(n);
@@ -176,6 +194,12 @@ class StateWriter {
   explicit StateWriter(const DocState& s, std::size_t estimate) : s_(s), out_(estimate) {}
 
   void structs(const std::vector<std::pair<ClientSlot, std::uint64_t>>& starts, bool collect_deletes) {
+    if (collect_deletes) {
+      // At most every other struct starts a range: ranges_ never grows.
+      std::size_t bound = 0;
+      for (const auto& [slot, from] : starts) bound += from == 0 ? (s_.store.structs(slot).size() + 1) / 2 : 0;
+      ranges_.reserve(bound);
+    }
     out_.reserve(10);
     out_.var_uint(starts.size());
     for (const auto& start_at : starts) {
@@ -195,32 +219,10 @@ class StateWriter {
       if (collect_deletes && from == 0) {
         // Runs of deleted structs, gathered while writing (createDeleteSetFromStructStore).
         const std::size_t first_range = ranges_.size();
-        std::uint32_t run_clock = 0;
-        std::uint64_t run_len = 0;
-        structs.visit_runs(i, [&](const ItemRef* refs, const std::uint32_t* clocks, std::size_t n) {
-          // The run in locals: the byte stores of write() could alias the captured ones.
-          std::uint32_t clock_of_run = run_clock;
-          std::uint64_t len_of_run = run_len;
-          for (std::size_t k = 0; k < n; ++k) {
-            const Item& item = s_.at(refs[k]);
-            if (item.is_deleted()) {
-              if (len_of_run == 0) clock_of_run = clocks[k];
-              len_of_run += item.length;
-            } else if (len_of_run != 0) {
-              ranges_.push_back({slot, clock_of_run, len_of_run});
-              len_of_run = 0;
-            }
-            write(item);
-          }
-          run_clock = clock_of_run;
-          run_len = len_of_run;
-        });
-        if (run_len != 0) ranges_.push_back({slot, run_clock, run_len});
-        if (ranges_.size() > first_range) ds_clients_.emplace_back(slot, first_range);
+        client_structs<true>(structs, i);
+        if (ranges_.size() > first_range) ds_clients_.push_back({slot, first_range, ranges_.size()});
       } else {
-        structs.visit_runs(i, [&](const ItemRef* refs, const std::uint32_t*, std::size_t n) {
-          for (std::size_t k = 0; k < n; ++k) write(s_.at(refs[k]));
-        });
+        client_structs<false>(structs, i);
       }
     }
   }
@@ -239,28 +241,35 @@ class StateWriter {
         if (!item.is_deleted()) continue;
         std::uint64_t len = item.length;
         while (i + 1 < structs.size() && s_.at(structs[i + 1]).is_deleted()) len += s_.at(structs[++i]).length;
-        ranges_.push_back({slot, item.id.clock, len});
+        ranges_.push_back({item.id.clock, static_cast<std::uint32_t>(len)});
       }
-      if (ranges_.size() > first_range) ds_clients_.emplace_back(slot, first_range);
+      if (ranges_.size() > first_range) ds_clients_.push_back({slot, first_range, ranges_.size()});
     }
   }
 
   // writeDeleteSet of the deletions collected, clients in descending id order.
   void collected_deletes() {
     std::sort(ds_clients_.begin(), ds_clients_.end(),
-              [&](const auto& a, const auto& b) { return s_.store.client(a.first) > s_.store.client(b.first); });
+              [&](const auto& a, const auto& b) { return s_.store.client(a.slot) > s_.store.client(b.slot); });
     out_.reserve(10);
     out_.var_uint(ds_clients_.size());
-    for (const auto& [slot, first] : ds_clients_) {
-      std::size_t end = first;
-      while (end < ranges_.size() && ranges_[end].slot == slot) ++end;
-      out_.reserve(30);
-      client(slot);
-      out_.var_uint(end - first);
-      for (std::size_t k = first; k < end; ++k) {
-        out_.reserve(20);  // room for the range only: the estimate leaves less than a bound for all
-        out_.var_uint(ranges_[k].clock);
-        out_.var_uint(ranges_[k].len);
+    for (const DsClient& c : ds_clients_) {
+      out_.reserve(32);
+      client(c.slot);
+      out_.set_cursor(put_u32(out_.cursor(), static_cast<std::uint32_t>(c.end - c.first)));
+      // Room for a batch of ranges at a time (10 bytes each): enough to check
+      // rarely, little enough not to outgrow the estimate.
+      constexpr std::size_t kBatch = 32;
+      const Range* ranges = ranges_.data();  // a local: the byte stores would reload the member
+      for (std::size_t k = c.first; k < c.end;) {
+        const std::size_t batch_end = std::min(c.end, k + kBatch);
+        out_.reserve(10 * kBatch);
+        std::uint8_t* p = out_.cursor();
+        for (; k < batch_end; ++k) {
+          p = put_u32(p, ranges[k].clock);
+          p = put_u32(p, ranges[k].len);
+        }
+        out_.set_cursor(p);
       }
     }
   }
@@ -294,11 +303,110 @@ class StateWriter {
   Bytes finish() { return out_.finish(); }
 
  private:
+  // A deleted range of the client its DsClient names (clocks are 32-bit).
   struct Range {
-    ClientSlot slot;
     std::uint32_t clock;
-    std::uint64_t len;
+    std::uint32_t len;
   };
+  struct DsClient {
+    ClientSlot slot;
+    std::size_t first, end;  // its ranges
+  };
+
+  // The run of deleted structs being gathered, if open: where it started.
+  struct Run {
+    bool open = false;
+    std::uint32_t clock = 0;
+  };
+
+  // A client's structs from index `from` on, and with kCollect its runs of
+  // deleted structs: put_structs writes text and deleted runs placed by
+  // origins, write() what it stops at.
+  template <bool kCollect>
+  void client_structs(const ClientStructs& structs, std::size_t from) {
+    Run run;
+    structs.visit_runs(from, [&](const ItemRef* refs, const std::uint32_t* clocks, std::size_t n) {
+      for (std::size_t k = 0;; ++k) {
+        const Stop stop = put_structs<kCollect>(s_, refs, clocks, k, n, out_.cursor(), out_.limit(), run, ranges_);
+        out_.set_cursor(stop.p);
+        k = stop.k;
+        if (k == n) break;
+        const Item& item = s_.at(refs[k]);
+        if constexpr (kCollect) gather(run, item.is_deleted(), clocks[k], ranges_);
+        write(item);
+      }
+    });
+    if (kCollect && run.open) ranges_.push_back({run.clock, structs.state() - run.clock});
+  }
+
+  // createDeleteSetFromStructStore's runs of deleted structs, by where they
+  // start and end: a client's structs cover its clocks without gaps, so a
+  // run's length is where the next live struct starts less where it began,
+  // and only the structs where deletion changes take a step.
+  [[gnu::always_inline]] static void gather(Run& run, bool deleted, std::uint32_t clock, std::vector<Range>& ranges) {
+    if (deleted != run.open) [[unlikely]] {
+      if (deleted) {
+        run.clock = clock;
+      } else {
+        ranges.push_back({run.clock, clock - run.clock});
+      }
+      run.open = deleted;
+    }
+  }
+
+  struct Stop {
+    std::size_t k;
+    std::uint8_t* p;
+  };
+
+  // Writes the structs refs[k..n) at p until one that is not text or a
+  // deleted run placed by origins, or there is too little room before
+  // `limit`; returns its index (n: all written) and the end of the bytes
+  // written. Static, with the cursor and the run in locals: byte stores may
+  // alias anything, so members would be loaded and stored again around each.
+  template <bool kCollect>
+  static Stop put_structs(const DocState& s, const ItemRef* refs, const std::uint32_t* clocks, std::size_t k,
+                          std::size_t n, std::uint8_t* p, const std::uint8_t* limit, Run& gathered,
+                          std::vector<Range>& ranges) {
+    Run run = gathered;
+    const std::uint8_t* const room_end = limit - kPlacedRoom;  // the buffer is never shorter
+    // A loaded document's structs mostly follow each other in the pool: then
+    // the next item of the chunk, without looking the chunk up (which put
+    // three dependent loads before every struct's first field).
+    ItemRef prev_ref = ~ItemRef{0};  // + 1 is 0, which no item is
+    const Item* prev = nullptr;
+    for (; k < n; ++k) {
+      const ItemRef item_ref = refs[k];
+      const Item* at = Pool<Item>::follows(prev_ref, item_ref) ? prev + 1 : &s.at(item_ref);
+      prev_ref = item_ref;
+      prev = at;
+      const Item& item = *at;
+      const std::uint8_t flags = item.flags;
+      const ContentRef ref = item.ref;
+      const std::uint32_t length = item.length;
+      const std::uint32_t n_text = item.text_size;
+      if (item.kind != Item::Kind::kItem || !placed(flags) ||
+          (ref != ContentRef::kDeleted && (ref != ContentRef::kString || n_text != length)) ||
+          room_end - p < static_cast<std::ptrdiff_t>(n_text)) {
+        break;
+      }
+      if constexpr (kCollect) gather(run, (flags & Item::kDeleted) != 0, clocks[k], ranges);
+      p = put_placed(s, p, item, 0, [&] { return s.text_of(item); });
+    }
+    gathered = run;
+    return {k, p};
+  }
+
+  // Placed by origins (not by a parent id), which Item.write then writes
+  // without the parent.
+  static bool placed(std::uint8_t flags) {
+    return (flags & (Item::kHasOrigin | Item::kHasRightOrigin)) != 0 && (flags & Item::kParentIsId) == 0;
+  }
+
+  // Room put_placed needs besides the text: the info byte, two ids, the
+  // length and the text's 16-byte blocks.
+  static constexpr std::size_t kPlacedRoom = 64 + 16;
+  static_assert(Out::kMinSize >= kPlacedRoom);  // put_structs' room_end lies inside the buffer
 
   // Needs 16 bytes of room.
   void client(ClientSlot slot) {
@@ -318,9 +426,8 @@ class StateWriter {
       out_.var_u32(item.length - offset);
       return;
     }
-    const bool placed =
-        ((item.flags & (Item::kHasOrigin | Item::kHasRightOrigin)) != 0 || offset > 0) && !item.parent_is_id();
-    if (!item.is_item() || !placed || (item.ref != ContentRef::kString && item.ref != ContentRef::kDeleted)) {
+    const bool is_placed = placed(item.flags) || (offset > 0 && !item.parent_is_id());
+    if (!item.is_item() || !is_placed || (item.ref != ContentRef::kString && item.ref != ContentRef::kDeleted)) {
       generic(item, offset);
       return;
     }
@@ -343,47 +450,60 @@ class StateWriter {
   }
 
   // Item.write of text (`text`, from `offset` on) or a deleted run placed by
-  // origins: the fields read first, the bytes written through a local pointer.
-  [[gnu::always_inline]] void write_placed(const Item& item, std::uint32_t offset, std::string_view text) {
-    // The info byte's origin bits are the item's flags' (Item::kHasOrigin, kHasRightOrigin).
-    const auto origins = static_cast<std::uint8_t>((item.flags & (Item::kHasOrigin | Item::kHasRightOrigin)) |
-                                                   (offset > 0 ? Item::kHasOrigin : 0));
-    const bool has_origin = (origins & Item::kHasOrigin) != 0;
-    const bool has_right_origin = (origins & Item::kHasRightOrigin) != 0;
-    const ItemId origin = offset > 0 ? ItemId{item.id.client, item.id.clock + offset - 1} : item.origin;
-    const ItemId right_origin = item.right_origin;
-    const std::uint32_t length = item.length - offset;
-    const bool is_text = item.ref == ContentRef::kString;
+  // origins.
+  void write_placed(const Item& item, std::uint32_t offset, std::string_view text) {
     const std::size_t n = text.size();
-    // One check for the whole struct: info, two ids, the length and the text
-    // (copied in 16-byte blocks).
-    out_.reserve(64 + n + 16);
-    std::uint8_t* p = out_.cursor();
+    out_.reserve(kPlacedRoom + n);
+    if (item.ref == ContentRef::kString && n != item.length - offset) {
+      // Not ASCII: the text goes through var_string, which converts surrogates.
+      out_.set_cursor(put_placed_ids(s_, out_.cursor(), item, offset));
+      out_.var_string(text);
+      return;
+    }
+    out_.set_cursor(put_placed(s_, out_.cursor(), item, offset, [&] { return text; }));
+  }
+
+  // Item.write of a deleted run or ASCII text (text(), from `offset` on;
+  // read only for text) placed by origins, at p (kPlacedRoom + the text's size
+  // of room); returns the end. The length is the run's or the text's alike:
+  // ASCII has as many bytes as UTF-16 units.
+  template <class Text>
+  [[gnu::always_inline]] static std::uint8_t* put_placed(const DocState& s, std::uint8_t* p, const Item& item,
+                                                         std::uint32_t offset, Text&& text) {
+    p = put_placed_ids(s, p, item, offset);
+    p = put_u32(p, item.length - offset);
+    if (item.ref == ContentRef::kString) {
+      const std::string_view t = text();
+      copy_blocks(p, t.data(), t.size());
+      p += t.size();
+    }
+    return p;
+  }
+
+  // The info byte and origins of Item.write for an item placed by origins,
+  // at p (64 bytes of room); returns the end.
+  [[gnu::always_inline]] static std::uint8_t* put_placed_ids(const DocState& s, std::uint8_t* p, const Item& item,
+                                                             std::uint32_t offset) {
+    // The info byte's origin bits are the item's flags' (Item::kHasOrigin, kHasRightOrigin).
     static_assert(Item::kHasOrigin == 0x80 && Item::kHasRightOrigin == 0x40);
-    *p++ = static_cast<std::uint8_t>(static_cast<std::uint8_t>(item.ref) | origins | (item.parent_sub != 0 ? 0x20 : 0));
-    if (has_origin) {
-      std::size_t size = 0;
-      std::memcpy(p, s_.store.client_varint(origin.client, size), 16);
-      p = put_u32(p + size, origin.clock);
+    const auto info = static_cast<std::uint8_t>(
+        static_cast<std::uint8_t>(item.ref) | (item.flags & (Item::kHasOrigin | Item::kHasRightOrigin)) |
+        (offset > 0 ? Item::kHasOrigin : 0) | (item.parent_sub != 0 ? 0x20 : 0));
+    *p++ = info;
+    if ((info & Item::kHasOrigin) != 0) [[likely]] {
+      p = put_id(s, p, offset > 0 ? ItemId{item.id.client, item.id.clock + offset - 1} : item.origin);
     }
-    if (has_right_origin) {
-      std::size_t size = 0;
-      std::memcpy(p, s_.store.client_varint(right_origin.client, size), 16);
-      p = put_u32(p + size, right_origin.clock);
+    if ((info & Item::kHasRightOrigin) != 0) [[likely]] {
+      p = put_id(s, p, item.right_origin);
     }
-    if (!is_text) {
-      out_.set_cursor(put_u32(p, length));
-      return;
-    }
-    if (n == length) {
-      // As many bytes as UTF-16 units: ASCII, which has no surrogates to convert.
-      p = put_u32(p, static_cast<std::uint32_t>(n));
-      copy_blocks(p, text.data(), n);
-      out_.set_cursor(p + n);
-      return;
-    }
-    out_.set_cursor(p);
-    out_.var_string(text);
+    return p;
+  }
+
+  // An id at p (32 bytes of room); returns the end.
+  [[gnu::always_inline]] static std::uint8_t* put_id(const DocState& s, std::uint8_t* p, ItemId id) {
+    std::size_t size = 0;
+    std::memcpy(p, s.store.client_varint(id.client, size), 16);
+    return put_clock(p + size, id.clock);
   }
 
   // Everything else, through the codec's Item.write.
@@ -402,8 +522,8 @@ class StateWriter {
 
   const DocState& s_;
   Out out_;
-  std::vector<Range> ranges_;                                   // deletions collected, each client's together
-  std::vector<std::pair<ClientSlot, std::size_t>> ds_clients_;  // client, its first range
+  std::vector<Range> ranges_;  // deletions collected, each client's together
+  std::vector<DsClient> ds_clients_;
 };
 
 }  // namespace

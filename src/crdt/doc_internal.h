@@ -141,6 +141,12 @@ class Pool {
     (*this)[i] = T{};
     free_.push_back(i);
   }
+  // Whether object i lies right after object `prev` in memory (the next index,
+  // in the same chunk): then &(*this)[i] == &(*this)[prev] + 1, and a walk
+  // over objects allocated one after another need not look their chunks up.
+  [[nodiscard]] static bool follows(std::uint32_t prev, std::uint32_t i) {
+    return i == prev + 1 && (i & (kChunk - 1)) != 0;
+  }
   // Indices handed out so far, released ones included.
   [[nodiscard]] std::size_t size() const { return next_ == 0 ? 0 : next_ - 1; }
   // Calls f(index, object) on every object ever handed out (released ones too).
