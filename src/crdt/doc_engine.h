@@ -230,9 +230,7 @@ class Engine {
   }
 
   // Item.getMissing: the client of a missing dependency, or resolves the item's
-  // neighbours and parent and returns kNoSlot. (A plain slot, not an optional:
-  // the optional's flag byte, stored and then reloaded with the slot as one
-  // word, stalled every call.)
+  // neighbours and parent and returns kNoSlot.
   ClientSlot get_missing(Transaction& txn, ItemRef r) {
     const StructStore& store = s_.store;
     Item& item = at(r);
