@@ -207,9 +207,10 @@ std::string check_session(std::uint32_t flags, const std::vector<ByteView>& upda
       continue;
     }
     // Where the content cannot tell (yjs-behaviours.md's precedence), the guess may
-    // differ: XML children make a fragment even in an Array of nested types, and
-    // a Text holding only embedded types reads as an Array.
-    if (guess == RootKind::kXmlFragment && declared == RootKind::kArray) continue;
+    // differ: XML children make a fragment even in an Array or a Text holding
+    // nothing else (a Text whose only content is an embedded XmlElement, XmlText
+    // or XmlHook), and a Text holding only other embedded types reads as an Array.
+    if (guess == RootKind::kXmlFragment && (declared == RootKind::kArray || declared == RootKind::kText)) continue;
     if (guess == RootKind::kArray && declared == RootKind::kText) continue;
     if (guess != declared) {
       return "root '" + k.first + "' inferred as " + std::to_string(static_cast<int>(guess)) + ", not " + k.second.str;
