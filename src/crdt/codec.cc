@@ -278,9 +278,7 @@ bool LazyReader<Dec>::read_one() {
     b.kind = BlockKind::kGc;
     b.length = dec_.read_len();
   }
-  // Zero-length structs are never written by Yjs; refusing them keeps every loop
-  // over clocks advancing.
-  if (dec_.failed() || b.length == 0 || b.length > kMaxSafeInteger - clock_) {
+  if (dec_.failed() || !valid_struct_length(b.length, clock_)) {
     dec_.fail();
     return false;
   }

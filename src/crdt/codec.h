@@ -484,6 +484,13 @@ class EncoderV2 : public DsEncoderV2 {
 
 // ---- structs ---------------------------------------------------------------
 
+// Whether a struct of `length` units may start at `clock`: zero-length structs
+// are never written by Yjs (refusing them keeps every loop over clocks
+// advancing), and its end must stay a safe integer.
+inline bool valid_struct_length(std::uint64_t length, std::uint64_t clock) {
+  return length != 0 && length <= kMaxSafeInteger - clock;
+}
+
 // Item.read after its info byte (content ref 1–9: anything else fails):
 // origins, parent, parent key and content into `b`, which holds the struct's id
 // and is otherwise as reset. False, with the decoder failed, on bad bytes or

@@ -236,13 +236,11 @@ class StateWriter {
       if (done[slot]) continue;
       const ClientStructs& structs = s_.store.structs(slot);
       const std::size_t first_range = ranges_.size();
-      for (std::size_t i = 0; i < structs.size(); ++i) {
-        const Item& item = s_.at(structs[i]);
-        if (!item.is_deleted()) continue;
-        std::uint64_t len = item.length;
-        while (i + 1 < structs.size() && s_.at(structs[i + 1]).is_deleted()) len += s_.at(structs[++i]).length;
-        ranges_.push_back({item.id.clock, static_cast<std::uint32_t>(len)});
-      }
+      Run run;
+      structs.visit_runs(0, [&](const ItemRef* refs, const std::uint32_t* clocks, std::size_t n) {
+        for (std::size_t k = 0; k < n; ++k) gather(run, s_.at(refs[k]).is_deleted(), clocks[k], ranges_);
+      });
+      close(run, structs, ranges_);
       if (ranges_.size() > first_range) ds_clients_.push_back({slot, first_range, ranges_.size()});
     }
   }
@@ -336,7 +334,7 @@ class StateWriter {
         write(item);
       }
     });
-    if (kCollect && run.open) ranges_.push_back({run.clock, structs.state() - run.clock});
+    if constexpr (kCollect) close(run, structs, ranges_);
   }
 
   // createDeleteSetFromStructStore's runs of deleted structs, by where they
@@ -352,6 +350,11 @@ class StateWriter {
       }
       run.open = deleted;
     }
+  }
+
+  // Ends the client's last run, if open, at the client's state.
+  static void close(const Run& run, const ClientStructs& structs, std::vector<Range>& ranges) {
+    if (run.open) ranges.push_back({run.clock, structs.state() - run.clock});
   }
 
   struct Stop {

@@ -781,9 +781,16 @@ class Engine {
 
   // ---- applying updates (encoding.js, DeleteSet.js) ------------------------------
 
-  // An id of the update as one of the document; most name the item's own client.
-  ItemId intern_id(Id id, const Block& of, ClientSlot of_slot) {
-    return {id.client == of.id.client ? of_slot : s_.store.slot(id.client), static_cast<std::uint32_t>(id.clock)};
+  // An id of the update, in a struct of `of_client` (slot `of_slot`), as one of
+  // the document; most name the struct's own client.
+  ItemId intern_id(Id id, std::uint64_t of_client, ClientSlot of_slot) {
+    return {id.client == of_client ? of_slot : s_.store.slot(id.client), static_cast<std::uint32_t>(id.clock)};
+  }
+  // A struct naming a clock a document cannot hold.
+  static bool beyond_clock_limit(const Block& b) {
+    return b.end() > kMaxClock || (b.has_origin && b.origin.clock > kMaxClock) ||
+           (b.has_right_origin && b.right_origin.clock > kMaxClock) ||
+           (b.parent_kind == ParentKind::kId && b.parent_id.clock > kMaxClock);
   }
 
   // readClientsStructRefs + readDeleteSet: the update's structs as unintegrated
@@ -827,10 +834,12 @@ class Engine {
 
   // While an update is read, a string ref's text is still in the update: its
   // size is in text_size and where it starts in left and right (unused until
-  // the ref is integrated), so that no list of texts is built beside the refs.
-  static void set_pending_text(Item& item, std::string_view text) {
+  // the ref is integrated), so that no list of texts is built beside the refs;
+  // scratch.text_bytes sums them.
+  static void set_pending_text(Item& item, std::string_view text, ApplyScratch& scratch) {
     static_assert(sizeof(const char*) <= sizeof item.left + sizeof item.right);
     if (text.empty()) return;  // (the reader refuses empty strings: a struct is never empty)
+    scratch.text_bytes += text.size();
     const char* data = text.data();
     std::uint32_t halves[2] = {};
     std::memcpy(halves, &data, sizeof data);
@@ -894,7 +903,7 @@ class Engine {
         ItemRef r;
         if (info == 10 || content == ContentRef::kNone) {
           length = in.read_var_uint();
-          if (in.failed() || length == 0 || length > kMaxSafeInteger - clock) return malformed_structs();
+          if (in.failed() || !valid_struct_length(length, clock)) return malformed_structs();
           if (clock + length > kMaxClock) return clock_beyond_limit();
           r = s_.new_item();
           at(r).kind = info == 10 ? Item::Kind::kSkip : Item::Kind::kGc;
@@ -912,8 +921,7 @@ class Engine {
           const auto ahead = [&](std::uint8_t bit, Id id) {
             return (info & bit) != 0 && id.client == client && id.clock >= clock;
           };
-          if (in.failed() || length == 0 || length > kMaxSafeInteger - clock || ahead(0x80, origin) ||
-              ahead(0x40, right_origin)) {
+          if (in.failed() || !valid_struct_length(length, clock) || ahead(0x80, origin) || ahead(0x40, right_origin)) {
             return malformed_structs();
           }
           if (clock + length > kMaxClock || origin.clock > kMaxClock || right_origin.clock > kMaxClock) {
@@ -924,26 +932,14 @@ class Engine {
           item.kind = Item::Kind::kItem;
           item.ref = content;
           item.flags = static_cast<std::uint8_t>((info & 0xC0) | (countable(content) ? Item::kCountable : 0));
-          const auto intern = [&](Id id) {
-            return ItemId{id.client == client ? slot : s_.store.slot(id.client), static_cast<std::uint32_t>(id.clock)};
-          };
-          if (info & 0x80) item.origin = intern(origin);
-          if (info & 0x40) item.right_origin = intern(right_origin);
-          if (content == ContentRef::kString) {
-            set_pending_text(item, text);
-            scratch.text_bytes += text.size();
-          }
+          if (info & 0x80) item.origin = intern_id(origin, client, slot);
+          if (info & 0x40) item.right_origin = intern_id(right_origin, client, slot);
+          if (content == ContentRef::kString) set_pending_text(item, text, scratch);
         } else {
           Block& b = scratch.block;
           b.reset({client, clock});
-          if (!read_item(dec, b, info) || b.length == 0 || b.length > kMaxSafeInteger - clock) {
-            return malformed_structs();
-          }
-          if (b.end() > kMaxClock || (b.has_origin && b.origin.clock > kMaxClock) ||
-              (b.has_right_origin && b.right_origin.clock > kMaxClock) ||
-              (b.parent_kind == ParentKind::kId && b.parent_id.clock > kMaxClock)) {
-            return clock_beyond_limit();
-          }
+          if (!read_item(dec, b, info) || !valid_struct_length(b.length, clock)) return malformed_structs();
+          if (beyond_clock_limit(b)) return clock_beyond_limit();
           length = b.length;
           r = make_ref(b, slot, scratch);
         }
@@ -970,11 +966,7 @@ class Engine {
     ClientSlot group_client = 0;
     while (reader.has_curr()) {
       const Block& b = reader.curr();
-      if (b.end() > kMaxClock || (b.has_origin && b.origin.clock > kMaxClock) ||
-          (b.has_right_origin && b.right_origin.clock > kMaxClock) ||
-          (b.parent_kind == ParentKind::kId && b.parent_id.clock > kMaxClock)) {
-        return clock_beyond_limit();
-      }
+      if (beyond_clock_limit(b)) return clock_beyond_limit();
       if (scratch.items.empty() || reader.group() != group) {
         // A new client (the reader refuses a second group of one).
         if (!scratch.items.empty()) scratch.refs[group_client].end = scratch.items.size();
@@ -1011,20 +1003,19 @@ class Engine {
     item.flags = static_cast<std::uint8_t>((b.has_origin ? Item::kHasOrigin : 0) |
                                            (b.has_right_origin ? Item::kHasRightOrigin : 0) |
                                            (countable(b.ref) ? Item::kCountable : 0));
-    if (b.has_origin) item.origin = intern_id(b.origin, b, client);
-    if (b.has_right_origin) item.right_origin = intern_id(b.right_origin, b, client);
+    if (b.has_origin) item.origin = intern_id(b.origin, b.id.client, client);
+    if (b.has_right_origin) item.right_origin = intern_id(b.right_origin, b.id.client, client);
     if (b.parent_kind == ParentKind::kRoot) {
       scratch.roots.emplace_back(ref, b.parent_name);
     } else if (b.parent_kind == ParentKind::kId) {
       item.set_parent_is_id(true);
-      item.origin = intern_id(b.parent_id, b, client);
+      item.origin = intern_id(b.parent_id, b.id.client, client);
     }
     if (b.has_parent_sub) item.parent_sub = s_.intern(b.parent_sub);
     item.ref = b.ref;
     switch (b.ref) {
       case ContentRef::kString:
-        set_pending_text(item, b.text);
-        scratch.text_bytes += b.text.size();
+        set_pending_text(item, b.text, scratch);
         break;
       case ContentRef::kBinary:
       case ContentRef::kDoc:
