@@ -251,8 +251,16 @@ class Engine {
       item.origin = at(item.left).last_id();
     }
     if (item.has_right_origin()) {
-      item.right = get_item_clean_start(txn, item.right_origin);
-      item.right_origin = at(item.right).id;
+      // Mostly the right origin starts the struct right of the origin (always,
+      // when the structs come in the order they were typed): that struct is
+      // the one the store holds at that id, and no search is needed.
+      const ItemRef next = item.left != 0 ? at(item.left).right : 0;
+      if (next != 0 && at(next).id == item.right_origin) {
+        item.right = next;
+      } else {
+        item.right = get_item_clean_start(txn, item.right_origin);
+        item.right_origin = at(item.right).id;
+      }
     }
     const Item* left = item.left != 0 ? &at(item.left) : nullptr;
     const Item* right = item.right != 0 ? &at(item.right) : nullptr;
