@@ -267,6 +267,11 @@ Bytes Doc::encode_state_vector() const {
   return crdt::encode_state_vector(sv);
 }
 
+std::uint64_t Doc::state_of(std::uint64_t client) const {
+  const detail::ClientSlot slot = s_->store.find(client);
+  return slot == detail::StructStore::kNoSlot ? 0 : s_->store.state(slot);
+}
+
 void Doc::declare(std::string_view name, RootKind kind) {
   detail::Type* type = s_->get_root(name);
   if (kind == RootKind::kText) type->declared_text = true;

@@ -85,6 +85,9 @@ class Doc {
 
   // Yjs encodeStateVector(doc).
   [[nodiscard]] Bytes encode_state_vector() const;
+  // Yjs getState(doc.store, client): the clock after the client's last struct
+  // (0 for a client the document holds nothing of).
+  [[nodiscard]] std::uint64_t state_of(std::uint64_t client) const;
 
   // Structs or deletions waiting for updates that never arrived.
   [[nodiscard]] bool has_pending_structs() const;

@@ -37,6 +37,8 @@ TEST(Doc, AppliesAndReencodesSpecVectors) {
   EXPECT_EQ(d.text("t"), "ac");
   EXPECT_EQ(state_hex(d), "010301000401017401618101000184010101630101010101");
   EXPECT_EQ(to_hex(d.encode_state_vector()), "010103");
+  EXPECT_EQ(d.state_of(1), 3u);
+  EXPECT_EQ(d.state_of(2), 0u);
 }
 
 TEST(Doc, ReadsFormattingAndXml) {
@@ -400,6 +402,7 @@ TEST(Doc, ClocksFrom2To32AreRefused) {
   // The last clock a document holds: a GC over [0, 2^32 - 1).
   ASSERT_TRUE(d.apply_update(hex("0101020000ffffffff0f00")).ok());
   EXPECT_EQ(to_hex(d.encode_state_vector()), "0202ffffffff0f0103");
+  EXPECT_EQ(d.state_of(2), 0xffffffffu);
 }
 
 // A v2 update can split a surrogate pair between two strings (its string

@@ -483,10 +483,8 @@ bool Room::covers(ByteView update) const {
 Result<bool> Room::has_seen(ByteView state_vector) const {
   auto theirs = crdt::decode_state_vector(state_vector);
   if (!theirs) return theirs.error();
-  auto ours = crdt::decode_state_vector(doc_.encode_state_vector());
-  if (!ours) return ours.error();
   for (const auto& [client, clock] : theirs->entries()) {
-    if (ours->get(client) < clock) return false;
+    if (doc_.state_of(client) < clock) return false;
   }
   return true;
 }
