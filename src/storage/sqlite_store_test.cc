@@ -65,15 +65,25 @@ TEST(SqliteStore, RefusesAFileThatIsNotADatabase) {
   EXPECT_FALSE(SqliteStore::open(path).ok());
 }
 
-TEST(CommitQueue, UnderLoadACommitWaitsItsWindowForMoreAppendsButALoneAppendDoesNot) {
-  TempDir dir;
-  auto store = SqliteStore::open(dir.file("quire.db"));
-  ASSERT_TRUE(store.ok());
+// Each CommitQueue test runs over a fresh SQLite store of its own.
+class CommitQueueTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto opened = SqliteStore::open(dir_.file("quire.db"));
+    ASSERT_TRUE(opened.ok()) << opened.error().to_string();
+    store_ = std::move(*opened);
+  }
+
+  TempDir dir_;
+  std::unique_ptr<SqliteStore> store_;
+};
+
+TEST_F(CommitQueueTest, UnderLoadACommitWaitsItsWindowForMoreAppendsButALoneAppendDoesNot) {
   std::mutex mu;
   std::vector<std::size_t> batches;
   // A window far longer than the test: whatever waits for it shows.
   CommitQueue queue(
-      **store, 8,
+      *store_, 8,
       [&](double, std::size_t n) {
         std::lock_guard lock(mu);
         batches.push_back(n);
@@ -98,13 +108,10 @@ TEST(CommitQueue, UnderLoadACommitWaitsItsWindowForMoreAppendsButALoneAppendDoes
   EXPECT_EQ(batches, (std::vector<std::size_t>{1, 8}));
 }
 
-TEST(CommitQueue, StoppingEndsTheWindowAndCommitsWhatWaits) {
-  TempDir dir;
-  auto store = SqliteStore::open(dir.file("quire.db"));
-  ASSERT_TRUE(store.ok());
+TEST_F(CommitQueueTest, StoppingEndsTheWindowAndCommitsWhatWaits) {
   std::atomic<int> committed{0};
   {
-    CommitQueue queue(**store, 1024, {}, std::chrono::minutes(1));
+    CommitQueue queue(*store_, 1024, {}, std::chrono::minutes(1));
     std::promise<void> first;
     queue.append({{"", "d"}, Bytes{1}, "u"}, [&](Result<std::uint64_t>) { first.set_value(); });
     first.get_future().wait();
@@ -114,15 +121,12 @@ TEST(CommitQueue, StoppingEndsTheWindowAndCommitsWhatWaits) {
     });
   }
   EXPECT_EQ(committed.load(), 1);
-  auto stored = (*store)->load({"", "d"});
+  auto stored = store_->load({"", "d"});
   ASSERT_TRUE(stored.ok());
   EXPECT_EQ(stored->updates.size(), 2u);
 }
 
-TEST(CommitQueue, RunsInOrderAndGroupsAppendsIntoOneCommit) {
-  TempDir dir;
-  auto store = SqliteStore::open(dir.file("quire.db"));
-  ASSERT_TRUE(store.ok());
+TEST_F(CommitQueueTest, RunsInOrderAndGroupsAppendsIntoOneCommit) {
   std::mutex mu;
   std::vector<std::size_t> batches;
   std::vector<std::string> order;
@@ -130,7 +134,7 @@ TEST(CommitQueue, RunsInOrderAndGroupsAppendsIntoOneCommit) {
     // The first op blocks the queue so the appends behind it pile up.
     std::promise<void> gate;
     auto opened = gate.get_future().share();
-    CommitQueue queue(**store, 1024, [&](double, std::size_t n) {
+    CommitQueue queue(*store_, 1024, [&](double, std::size_t n) {
       std::lock_guard lock(mu);
       batches.push_back(n);
     });
