@@ -106,6 +106,7 @@ void Room::leave(MemberId id) {
   if (it->second.acked_since_report) report_session(it->second);
   members_.erase(it);
   awareness_.remove_owner(id);
+  awareness_changed();
   if (editor) compact_if_no_editor();
 }
 
@@ -114,8 +115,15 @@ void Room::set_read_only(MemberId id, bool read_only) {
   if (it == members_.end() || it->second.info.read_only == read_only) return;
   it->second.info.read_only = read_only;
   if (!read_only) return;
-  if (!limits_.read_only_awareness) awareness_.remove_owner(id);
+  if (!limits_.read_only_awareness) {
+    awareness_.remove_owner(id);
+    awareness_changed();
+  }
   compact_if_no_editor();
+}
+
+void Room::awareness_changed() {
+  if (awareness_scheduler_ && awareness_.has_pending()) awareness_scheduler_();
 }
 
 void Room::compact_if_no_editor() {
@@ -286,6 +294,7 @@ Verdict Room::on_awareness(MemberId id, Slot& slot, const protocol::Frame& frame
       rejected = "foreign_awareness";
     }
   }
+  awareness_changed();
   return {0, {}, rejected};
 }
 
@@ -341,6 +350,7 @@ Status Room::apply_remote_awareness(ByteView update, std::int64_t now_ms) {
 
 void Room::tick(std::int64_t now_ms) {
   awareness_.expire(now_ms, limits_.awareness_timeout_ms);
+  awareness_changed();
   for (auto& [id, slot] : members_) {
     if (slot.acked_since_report) report_session(slot);
   }

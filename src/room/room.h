@@ -146,8 +146,11 @@ class Room {
   // One decoded frame (sync, awareness, query) from a member.
   Verdict receive(MemberId id, const protocol::Frame& frame, std::int64_t now_ms);
 
-  // Awareness changes are coalesced: the host calls flush_awareness() shortly
-  // after has_pending_awareness() turns true.
+  // Awareness changes are coalesced. With a scheduler, `schedule` is called
+  // after every call that leaves changes pending (a member's message or leave,
+  // a role change, expiry); the host then calls flush_awareness() as soon as its
+  // window allows. Without one, the host flushes when it sees fit.
+  void set_awareness_scheduler(std::function<void()> schedule) { awareness_scheduler_ = std::move(schedule); }
   [[nodiscard]] bool has_pending_awareness() const { return awareness_.has_pending(); }
   void flush_awareness();
   // Periodic: expires awareness states not renewed in time, and after a failed
@@ -218,6 +221,8 @@ class Room {
   void send_to(MemberId id, Bytes frame);
   // After an editor left or became read-only: compacts if no editor remains.
   void compact_if_no_editor();
+  // Calls the awareness scheduler when changes are pending.
+  void awareness_changed();
   void acknowledge(MemberId id, Status committed);
   // Reports `slot`'s session state, with the current state vector if it was acked since.
   void report_session(Slot& slot);
@@ -248,6 +253,7 @@ class Room {
   std::function<void(const Bytes&)> awareness_relay_;
   SessionObserver session_observer_;
   std::function<void()> broadcast_scheduler_;
+  std::function<void()> awareness_scheduler_;
   std::vector<Bytes> pending_updates_;  // applied, waiting for the scheduled flush
   MemberId pending_sender_ = 0;         // who sent them all (0: another node, or several members)
   std::size_t pending_bytes_ = 0;

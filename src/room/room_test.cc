@@ -371,6 +371,31 @@ TEST_F(RoomTest, AwarenessExpiresAfterTheTimeout) {
   EXPECT_EQ(awareness_of(got[0])[0].state, "null");
 }
 
+TEST_F(RoomTest, TheAwarenessSchedulerIsCalledWheneverChangesArePending) {
+  int scheduled = 0;
+  room.set_awareness_scheduler([&] {
+    ++scheduled;
+    EXPECT_TRUE(room.has_pending_awareness());
+  });
+  join(1, Protocol::kHocuspocus);
+  join(2, Protocol::kHocuspocus);
+  send(1, Protocol::kHocuspocus, awareness(100, 1, "{}"));
+  EXPECT_EQ(scheduled, 1) << "a member's message";
+  room.flush_awareness();
+  send(1, Protocol::kHocuspocus, awareness(100, 1, "{}"));
+  EXPECT_EQ(scheduled, 1) << "an old clock changes nothing";
+  send(2, Protocol::kHocuspocus, awareness(200, 1, "{}"));
+  room.flush_awareness();
+  EXPECT_EQ(scheduled, 2);
+  room.tick(now + 1000);
+  EXPECT_EQ(scheduled, 2) << "nothing expired";
+  room.leave(2);
+  EXPECT_EQ(scheduled, 3) << "a leave withdraws the member's state";
+  room.flush_awareness();
+  room.tick(now + 30000);
+  EXPECT_EQ(scheduled, 4) << "expiry";
+}
+
 TEST_F(RoomTest, AFailedCommitStopsAcknowledgementsUntilASnapshotCoversIt) {
   auto a = join(1, Protocol::kHocuspocus);
   send(1, Protocol::kHocuspocus, hp(SyncType::kUpdate, text_update(7, "x")));

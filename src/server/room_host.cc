@@ -26,6 +26,7 @@ HostedRoom::HostedRoom(RoomHost& host, storage::DocKey key)
   // the strand) go out together, merged (Room::flush_broadcasts).
   room_.set_broadcast_scheduler(
       [this] { asio::post(strand_, [self = shared_from_this()] { self->room_.flush_broadcasts(); }); });
+  room_.set_awareness_scheduler([this] { schedule_awareness_flush(); });
 }
 
 void HostedRoom::append(Bytes update, std::string user, std::function<void(Status)> done) {
@@ -142,7 +143,6 @@ void HostedRoom::on_remote(const cluster::Entry& entry) {
     log::warn("remote_entry_refused",
               {{"doc", doc()}, {"from", entry.origin_node}, {"id", entry.id}, {"error", s.error().to_string()}});
   }
-  schedule_awareness_flush();
 }
 
 void HostedRoom::apply_stored(const storage::StoredDocument& stored) {
@@ -306,12 +306,11 @@ void HostedRoom::start_ticking() {
   tick_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
     if (ec) return;
     const std::int64_t now = self->host_.now_ms();
-    self->room_.tick(now);
+    self->room_.tick(now);  // expired awareness states go out through the scheduler
     constexpr std::int64_t kSettleAfterMs = 5000;
     if (!self->unverified_.empty() && self->unverified_.front().at_ms <= now - kSettleAfterMs) {
       self->settle_relayed(kSettleAfterMs, nullptr);
     }
-    self->room_.flush_awareness();
     self->start_ticking();
   });
 }

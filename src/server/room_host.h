@@ -42,8 +42,6 @@ class HostedRoom final : public room::Journal, public std::enable_shared_from_th
   Strand& strand() { return strand_; }
   // On the strand only.
   room::Room& room() { return room_; }
-  // After a message: flushes awareness soon if the room has changes pending.
-  void schedule_awareness_flush();
   // Cluster: after member `id` joined, shows the awareness state its session
   // last published here or on another node (its session record), at once.
   void resume_session(room::MemberId id, const std::string& session);
@@ -56,6 +54,9 @@ class HostedRoom final : public room::Journal, public std::enable_shared_from_th
   friend class RoomHost;
   enum class State { kLoading, kReady, kFailed };
   void start_ticking();
+  // The room's awareness scheduler: flushes its pending changes at once, or at
+  // the end of the window after the previous flush (awareness_flush_ms).
+  void schedule_awareness_flush();
 
   void note_edit(const std::string& user);
   // Cluster: another node's entry for this document, on the strand.

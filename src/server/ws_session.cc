@@ -387,7 +387,6 @@ class WsSession final : public std::enable_shared_from_this<WsSession> {
                  const room::Verdict v = room->room().receive(id, frame, now_ms());
                  if (!v.rejected.empty()) self->server_.metrics.reject(v.rejected);
                  if (v.close_code != 0) self->close(v.close_code, v.reason);
-                 room->schedule_awareness_flush();
                  asio::post(self->ws_.get_executor(), [self, n] { self->on_processed(n); });
                });
   }
