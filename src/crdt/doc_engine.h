@@ -904,6 +904,13 @@ class Engine {
       }
       if (slot == StructStore::kNoSlot) slot = s_.store.slot(client);
       scratch.refs[slot] = ClientRefs{scratch.items.size(), scratch.items.size(), false};
+      // A group larger than what the client has (loading a document): room for
+      // it in the client's index at once, rather than doubling the index while
+      // the structs integrate. A struct takes at least two bytes, which bounds
+      // what a forged count can reserve.
+      if (ClientStructs& structs = s_.store.structs(slot); n > structs.size() && clock == structs.state()) {
+        structs.reserve(structs.size() + std::min<std::size_t>(n, in.remaining() / 2));
+      }
       for (; n > 0; --n) {
         const std::uint8_t info = in.read_u8();
         const auto content = static_cast<ContentRef>(info & 0x1f);
