@@ -75,6 +75,8 @@ class Engine {
   }
 
   void add_changed_type(Transaction& txn, Type& type) {
+    if (&type == txn.last_changed) return;
+    txn.last_changed = &type;
     if (type.item == 0) {
       txn.changed[&type] = true;
       return;
@@ -579,6 +581,7 @@ class Engine {
     txn.merge_structs.clear();
     if (txn.merge_structs.capacity() > kKeptScratch) txn.merge_structs = {};
     txn.changed.clear();
+    txn.last_changed = nullptr;
     txn.need_formatting_cleanup = false;
   }
 

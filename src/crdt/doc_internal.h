@@ -678,6 +678,9 @@ struct Transaction {
   DeleteSet delete_set;  // by client slot (converted to ids when written)
   std::vector<ItemRef> merge_structs;
   SmallMap<Type*, bool> changed;  // types to notify, in first-change order
+  // The type add_changed_type saw last: seeing it again changes nothing (the
+  // clock before and a deletion do not go back within a transaction).
+  const Type* last_changed = nullptr;
   bool local = true;
   bool need_formatting_cleanup = false;
 };
