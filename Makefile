@@ -16,6 +16,7 @@ FUZZ_SECONDS ?= 600
 FUZZ_SMOKE_SECONDS ?= 30
 SOAK_CASES ?= 1000000
 SOAK_BATCH ?= 10000
+SOAK_SEED ?= 1000
 
 RELEASE := build/release
 ASAN := build/asan-ubsan
@@ -86,7 +87,7 @@ fuzz: build-fuzz
 	@scripts/fuzz.sh $(FUZZ)/src/auth/auth_jwt_fuzz $(FUZZ_SECONDS) jwt
 
 soak: build
-	@scripts/soak.sh $(RELEASE)/src/crdt/crdt_yjs_compare $(SOAK_CASES) $(SOAK_BATCH)
+	@SOAK_SEED=$(SOAK_SEED) scripts/soak.sh $(RELEASE)/src/crdt/crdt_yjs_compare $(SOAK_CASES) $(SOAK_BATCH)
 
 bench: build
 	@$(RELEASE)/src/crdt/crdt_bench

@@ -3,6 +3,7 @@
 # document sessions against the reference Yjs, in batches of BATCH with a fresh
 # seed each, so the files stay small.
 # usage: scripts/soak.sh COMPARE_BINARY CASES BATCH
+# Env: SOAK_SEED  the first batch's seed (default 1000); each next batch takes the next one
 set -euo pipefail
 cd "$(dirname "$0")/.."
 compare=$1
@@ -11,7 +12,7 @@ batch=$3
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 done_cases=0
-seed=1000
+seed=${SOAK_SEED:-1000}
 while ((done_cases < cases)); do
   n=$((cases - done_cases < batch ? cases - done_cases : batch))
   node tools/yjs-harness/gen-cases.mjs --seed "$seed" --count "$n" --out "$tmp/cases.bin" 2>/dev/null >/dev/null
