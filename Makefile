@@ -5,6 +5,7 @@
 #   make test    install what is missing, build, run every test suite
 #   make fuzz    libFuzzer on the update and frame decoders and the JWT verifier (FUZZ_SECONDS per target)
 #   make soak    millions of differential cases against the reference Yjs
+#   make screenshots  the browser tests, writing docs/screenshots/
 #   make bench   benchmarks (figures go to docs/benchmarks.md by hand)
 #   make bench-cluster cross-node latency and throughput of a three-node cluster
 #   make cluster three nodes behind nginx on PostgreSQL and Redis, on loopback, until Ctrl-C
@@ -24,7 +25,7 @@ FUZZ := build/fuzz
 QUIRE := $(RELEASE)/src/app/quire
 LOADGEN := $(RELEASE)/tools/loadgen/quire-loadgen
 
-.PHONY: all deps build build-asan build-fuzz web run cluster test test-release test-asan format-check lint fuzz fuzz-smoke soak bench bench-server bench-cluster clean
+.PHONY: all deps build build-asan build-fuzz web run cluster test test-release test-asan format-check lint fuzz fuzz-smoke soak screenshots bench bench-server bench-cluster clean
 
 all: build
 
@@ -72,6 +73,9 @@ lint: build
 
 test-release: build web
 	@ctest --preset release
+
+screenshots: build web
+	@QUIRE_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots web/e2e/run.sh $(QUIRE)
 
 test-asan: build-asan
 	@ctest --preset asan-ubsan

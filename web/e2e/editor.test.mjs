@@ -12,7 +12,6 @@
 // socket's token.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import fs from 'node:fs'
 import path from 'node:path'
 import { SCREENSHOTS, editorText, launchBrowser, newUser, registerViaUi, signInViaUi, startServer, until, watchErrors } from './harness.mjs'
 
@@ -118,7 +117,6 @@ function rawUpdate (page, docId, text) {
 }
 
 test('web editor', { timeout: 240000 }, async (t) => {
-  fs.mkdirSync(SCREENSHOTS, { recursive: true })
   const server = await startServer()
   t.after(() => server.stop())
   const browser = await launchBrowser()

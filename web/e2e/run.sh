@@ -4,7 +4,8 @@
 #   web/e2e/run.sh QUIRE_BINARY [TEST_FILE…]
 # Builds web/dist first when it is missing. The whole run is bounded
 # (QUIRE_E2E_TOTAL_SECONDS, default 540); servers and browsers are children of the
-# test process and die with it. Screenshots go to docs/screenshots/.
+# test process and die with it. Screenshots go to $QUIRE_SCREENSHOTS_DIR (default
+# $TMPDIR/quire-e2e-screenshots; `make screenshots` points it at docs/screenshots/).
 set -euo pipefail
 if [[ $# -lt 1 ]]; then
   echo "usage: $0 QUIRE_BINARY [TEST_FILE…]" >&2
@@ -22,6 +23,9 @@ if [[ ! -f "$web/dist/index.html" ]]; then
   (cd "$web" && npm run build --silent)
 fi
 export QUIRE_BINARY="$binary"
+if [[ -n "${QUIRE_SCREENSHOTS_DIR:-}" ]]; then
+  export QUIRE_SCREENSHOTS_DIR=$(realpath -m "$QUIRE_SCREENSHOTS_DIR")  # the tests run from e2e/
+fi
 cd "$here"
 files=("$@")
 [[ ${#files[@]} -gt 0 ]] || files=(*.test.mjs)
