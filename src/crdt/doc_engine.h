@@ -821,7 +821,14 @@ class Engine {
       scratch.clear();
       return st;
     }
-    for (const auto& [client, r] : scratch.refs.entries()) reserve_for_group(client, r.end - r.i);
+    // An update that more than doubles a client's structs (a document being
+    // loaded) gets the room at once rather than by doubling (and trimming).
+    for (const auto& [client, r] : scratch.refs.entries()) {
+      ClientStructs& structs = s_.store.structs(client);
+      if (r.end - r.i > std::max<std::size_t>(64, structs.size())) {
+        structs.reserve(structs.size() + (r.end - r.i));
+      }
+    }
     if (scratch.text_bytes != 0) {
       s_.text.make_room(scratch.text_bytes);
       for (ItemRef r : scratch.items) {
@@ -865,14 +872,6 @@ class Engine {
     return text;
   }
 
-  // A group of structs that more than doubles its client's (a document being
-  // loaded) gets its room in the client's index at once rather than by
-  // doubling (and trimming) while it integrates.
-  void reserve_for_group(ClientSlot slot, std::size_t n) {
-    ClientStructs& structs = s_.store.structs(slot);
-    if (n > std::max<std::size_t>(64, structs.size())) structs.reserve(structs.size() + n);
-  }
-
   static Error malformed_structs() {
     return engine_error(CrdtErrc::kMalformed, "update: truncated, malformed or over the limits in the struct section");
   }
@@ -908,11 +907,6 @@ class Engine {
       }
       if (slot == StructStore::kNoSlot) slot = s_.store.slot(client);
       scratch.refs[slot] = ClientRefs{scratch.items.size(), scratch.items.size(), false};
-      // Before the structs are read (which a v1 group's count allows), so the
-      // index is allocated ahead of their items: loads 1–3% faster than when
-      // it is reserved after reading. A struct takes at least two bytes, which
-      // bounds what a forged count can reserve.
-      reserve_for_group(slot, std::min<std::size_t>(n, in.remaining() / 2));
       for (; n > 0; --n) {
         const std::uint8_t info = in.read_u8();
         const auto content = static_cast<ContentRef>(info & 0x1f);
