@@ -272,6 +272,66 @@ std::uint64_t Doc::state_of(std::uint64_t client) const {
   return slot == detail::StructStore::kNoSlot ? 0 : s_->store.state(slot);
 }
 
+namespace {
+
+// Whether the client's clocks [clock, clock + len) are all deleted in `s`; for
+// len 0, whether a deleted run covers or ends at `clock` (mergeDeleteSets
+// absorbs an empty range there, and keeps it anywhere else).
+bool all_deleted(const DocState& s, std::uint64_t client, std::uint64_t clock, std::uint64_t len) {
+  const detail::ClientSlot slot = s.store.find(client);
+  if (slot == detail::StructStore::kNoSlot) return false;
+  const std::uint64_t state = s.store.state(slot);
+  const detail::ClientStructs& structs = s.store.structs(slot);
+  if (len == 0) {
+    const auto deleted_at = [&](std::uint64_t c) {
+      return c < state && s.at(structs[structs.find(static_cast<std::uint32_t>(c))]).is_deleted();
+    };
+    return deleted_at(clock) || (clock > 0 && deleted_at(clock - 1));
+  }
+  const std::uint64_t end = clock + len;
+  if (end > state) return false;
+  for (std::size_t i = structs.find(static_cast<std::uint32_t>(clock)); i < structs.size() && structs.clock_at(i) < end;
+       ++i) {
+    if (!s.at(structs[i]).is_deleted()) return false;
+  }
+  return true;
+}
+
+template <class Dec>
+Result<bool> contains_update_impl(const DocState& s, ByteView update) {
+  StringArena arena;
+  Dec dec(update, arena, s.limits);
+  detail::LazyReader<Dec> reader(dec, false);
+  bool contained = true;
+  for (; reader.has_curr(); reader.next()) {
+    const Block& b = reader.curr();
+    const detail::ClientSlot slot = s.store.find(b.id.client);
+    if (slot == detail::StructStore::kNoSlot || s.store.state(slot) < b.end()) contained = false;
+  }
+  if (dec.failed()) {
+    return detail::engine_error(CrdtErrc::kMalformed,
+                                "update: truncated, malformed or over the limits in the struct section");
+  }
+  DeleteSet ds;
+  if (!detail::read_delete_set(dec, ds)) {
+    return detail::engine_error(CrdtErrc::kMalformed, "update: truncated or malformed delete set");
+  }
+  if (!contained) return false;
+  for (const DeleteSet::Client& c : ds.clients()) {
+    for (const DeleteRange& r : c.ranges) {
+      if (!all_deleted(s, c.client, r.clock, r.len)) return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+Result<bool> Doc::contains_update(ByteView update, UpdateFormat format) const {
+  return format == UpdateFormat::kV1 ? contains_update_impl<detail::DecoderV1>(*s_, update)
+                                     : contains_update_impl<detail::DecoderV2>(*s_, update);
+}
+
 void Doc::declare(std::string_view name, RootKind kind) {
   detail::Type* type = s_->get_root(name);
   if (kind == RootKind::kText) type->declared_text = true;

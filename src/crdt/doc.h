@@ -88,6 +88,12 @@ class Doc {
   // Yjs getState(doc.store, client): the clock after the client's last struct
   // (0 for a client the document holds nothing of).
   [[nodiscard]] std::uint64_t state_of(std::uint64_t client) const;
+  // Yjs snapshotContainsUpdate(snapshot(doc), update): whether applying `update`
+  // would change nothing — every struct it holds is below its client's state
+  // and every range it deletes is deleted here already (a zero-length range:
+  // lies in or at the end of a deleted run, where mergeDeleteSets absorbs it).
+  // An error for bytes that are not an update.
+  [[nodiscard]] Result<bool> contains_update(ByteView update, UpdateFormat format = UpdateFormat::kV1) const;
 
   // Structs or deletions waiting for updates that never arrived.
   [[nodiscard]] bool has_pending_structs() const;

@@ -41,6 +41,44 @@ TEST(Doc, AppliesAndReencodesSpecVectors) {
   EXPECT_EQ(d.state_of(2), 0u);
 }
 
+// Expected answers from Yjs 13.6.33's snapshotContainsUpdate(snapshot(doc), u)
+// for the same document and updates: client 1 typed "hello" then deleted "el".
+TEST(Doc, ContainsUpdateAsYjsSnapshotContainsUpdate) {
+  const Bytes typed = hex("01010100040101740568656c6c6f00");  // "hello"
+  const Bytes deleted = hex("000101010102");                  // delete [1, 3)
+  Doc d;
+  ASSERT_TRUE(d.apply_update(typed).ok());
+  ASSERT_TRUE(d.apply_update(deleted).ok());
+  const auto contains = [&](const Bytes& u) {
+    auto r = d.contains_update(u);
+    EXPECT_TRUE(r.ok());
+    return r.ok() && *r;
+  };
+  EXPECT_TRUE(contains(typed));
+  EXPECT_TRUE(contains(deleted));
+  EXPECT_TRUE(contains(*d.encode_state_as_update()));
+  EXPECT_TRUE(contains(hex("0000")));
+
+  Doc fork(DocOptions{.client_id = 2});
+  ASSERT_TRUE(fork.apply_update(*d.encode_state_as_update()).ok());
+  EXPECT_FALSE(contains(*fork.insert_text("t", 0, "x")));  // another client's struct
+  EXPECT_FALSE(contains(hex("01010106000100")));           // 1:6 after a gap: still new
+  EXPECT_FALSE(contains(*fork.delete_text("t", 1, 1)));    // "l" right after the deleted run
+  EXPECT_FALSE(contains(hex("000101010001")));             // "h", before it
+  EXPECT_FALSE(contains(hex("000101010109")));             // past the state
+  EXPECT_FALSE(contains(hex("000107010001")));             // a client never seen
+  EXPECT_TRUE(contains(hex("000101010201")));              // inside the run
+  // Zero-length ranges: contained where the run's ranges would absorb them.
+  const bool zero_expected[] = {false, true, true, true, false, false};
+  for (std::uint8_t clock = 0; clock < 6; ++clock) {
+    EXPECT_EQ(contains(Bytes{0, 1, 1, 1, clock, 0}), zero_expected[clock]) << "zero-length at " << int{clock};
+  }
+
+  EXPECT_FALSE(d.contains_update(hex("0101")).ok());      // cut short
+  EXPECT_FALSE(d.contains_update(hex("00010101")).ok());  // delete set cut short
+  EXPECT_TRUE(*d.contains_update(*d.encode_state_as_update({}, UpdateFormat::kV2), UpdateFormat::kV2));
+}
+
 TEST(Doc, ReadsFormattingAndXml) {
   Doc d;
   ASSERT_TRUE(d.apply_update(hex("010403000601017404626f6c64047472756584030002686986030204626f6c64046e756c6c84"

@@ -65,6 +65,8 @@ void canonical_order(Any& v) {
 void apply_and_check(ByteView update, UpdateFormat fmt, bool seeded) {
   Doc d({.gc = (update.size() & 1) == 0, .client_id = 7, .limits = kLimits});
   if (seeded) check(d.apply_update(seed_state()).ok());
+  // Asking whether the bytes are contained reads them as applying does.
+  check(d.contains_update(update, fmt).ok() == decode_update(update, fmt, kLimits).ok());
   if (!d.apply_update(update, fmt).ok()) return;
   // Applying reads v1 structs with its own reader: it accepts nothing the
   // codec's reader refuses.
@@ -72,6 +74,9 @@ void apply_and_check(ByteView update, UpdateFormat fmt, bool seeded) {
   auto state = d.encode_state_as_update();
   check(state.ok());
   if (d.has_pending_structs() || d.has_pending_delete_set()) return;
+  // A document contains its own state.
+  const auto contained = d.contains_update(*state);
+  check(contained.ok() && *contained);
   Doc again({.gc = (update.size() & 1) == 0, .client_id = 7, .limits = kLimits});
   check(again.apply_update(*state).ok());
   // Byzantine updates make replicas diverge, in Yjs too; only honest ones must

@@ -484,10 +484,8 @@ SharedFrame Room::full_state_frame(Protocol protocol, const std::string& key) {
 }
 
 bool Room::covers(ByteView update) const {
-  auto theirs = crdt::state_vector_from_update(update);
-  if (!theirs) return false;
-  auto seen = has_seen(*theirs);
-  return seen && *seen;
+  auto contained = doc_.contains_update(update);
+  return contained && *contained;
 }
 
 Result<bool> Room::has_seen(ByteView state_vector) const {

@@ -199,6 +199,30 @@ TEST_F(RoomTest, ReadOnlyMembersChangeNothing) {
   EXPECT_EQ(got[0].awareness[0], 1);
 }
 
+// Hocuspocus answers a read-only member's Step2 by Y.snapshotContainsUpdate:
+// success only when the update holds nothing the document lacks — deletions
+// included, and structs past a gap in a client's clocks.
+TEST_F(RoomTest, ReadOnlyStep2SucceedsOnlyWhenItBringsNothingNew) {
+  auto ro = join(1, Protocol::kHocuspocus, /*read_only=*/true);
+  join(2, Protocol::kHocuspocus);
+  crdt::Doc writer(crdt::DocOptions{.client_id = 7});
+  const Bytes typed = writer.insert_text("t", 0, "hello").value();
+  ASSERT_EQ(send(2, Protocol::kHocuspocus, hp(SyncType::kUpdate, typed)).close_code, 0);
+  ro->take();
+  const auto status_of = [&](const Bytes& update) {
+    send(1, Protocol::kHocuspocus, hp(SyncType::kStep2, update));
+    auto got = ro->take();
+    EXPECT_EQ(got.size(), 1u);
+    return !got.empty() && got[0].type == MessageType::kSyncStatus && got[0].awareness[0] == 1;
+  };
+  EXPECT_TRUE(status_of(typed));
+  EXPECT_FALSE(status_of(writer.delete_text("t", 0, 1).value())) << "a deletion the document lacks";
+  const Bytes more = writer.insert_text("t", 0, "x").value();
+  EXPECT_FALSE(status_of(more));
+  EXPECT_FALSE(status_of(writer.insert_text("t", 0, "y").value())) << "a struct after a gap";
+  EXPECT_EQ(room.doc().text("t"), "hello");
+}
+
 // SECURITY row 25: a role changed mid-session judges the very next frame.
 TEST_F(RoomTest, SetReadOnlyTakesEffectOnTheNextUpdate) {
   auto a = join(1, Protocol::kHocuspocus);
