@@ -797,11 +797,15 @@ class Engine {
   ItemId intern_id(Id id, std::uint64_t of_client, ClientSlot of_slot) {
     return {id.client == of_client ? of_slot : s_.store.slot(id.client), static_cast<std::uint32_t>(id.clock)};
   }
-  // A struct naming a clock a document cannot hold.
+  // A struct naming a clock a document cannot hold: where it ends, or the
+  // clock of an id it refers to (0 for an id it does not have).
+  static bool beyond_clock_limit(std::uint64_t end, std::uint64_t origin_clock, std::uint64_t right_origin_clock,
+                                 std::uint64_t parent_clock = 0) {
+    return end > kMaxClock || origin_clock > kMaxClock || right_origin_clock > kMaxClock || parent_clock > kMaxClock;
+  }
   static bool beyond_clock_limit(const Block& b) {
-    return b.end() > kMaxClock || (b.has_origin && b.origin.clock > kMaxClock) ||
-           (b.has_right_origin && b.right_origin.clock > kMaxClock) ||
-           (b.parent_kind == ParentKind::kId && b.parent_id.clock > kMaxClock);
+    return beyond_clock_limit(b.end(), b.has_origin ? b.origin.clock : 0, b.has_right_origin ? b.right_origin.clock : 0,
+                              b.parent_kind == ParentKind::kId ? b.parent_id.clock : 0);
   }
 
   // readClientsStructRefs + readDeleteSet: the update's structs as unintegrated
@@ -915,7 +919,7 @@ class Engine {
         if (info == 10 || content == ContentRef::kNone) {
           length = in.read_var_uint();
           if (in.failed() || !valid_struct_length(length, clock)) return malformed_structs();
-          if (clock + length > kMaxClock) return clock_beyond_limit();
+          if (beyond_clock_limit(clock + length, 0, 0)) return clock_beyond_limit();
           r = s_.new_item();
           at(r).kind = info == 10 ? Item::Kind::kSkip : Item::Kind::kGc;
         } else if ((info & 0xC0) != 0 && (content == ContentRef::kString || content == ContentRef::kDeleted)) {
@@ -935,9 +939,7 @@ class Engine {
           if (in.failed() || !valid_struct_length(length, clock) || ahead(0x80, origin) || ahead(0x40, right_origin)) {
             return malformed_structs();
           }
-          if (clock + length > kMaxClock || origin.clock > kMaxClock || right_origin.clock > kMaxClock) {
-            return clock_beyond_limit();
-          }
+          if (beyond_clock_limit(clock + length, origin.clock, right_origin.clock)) return clock_beyond_limit();
           r = s_.new_item();
           Item& item = at(r);
           item.kind = Item::Kind::kItem;
