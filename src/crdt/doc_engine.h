@@ -393,6 +393,7 @@ class Engine {
     if (&parent != s_.editing) parent.markers.clear();
     if (item.countable() && item.parent_sub == 0) parent.length -= item.length;
     item.set_deleted(true);
+    if (item.ref == ContentRef::kType) txn.deleted_type = true;
     txn.delete_set.add_joining(item.id.client, {item.id.clock, item.length});
     add_changed_type(txn, parent);
     delete_content(txn, item);
@@ -513,15 +514,48 @@ class Engine {
   void try_merge_delete_set(const DeleteSet& ds) {
     for (const auto& c : ds.clients()) {
       ClientStructs& structs = s_.store.structs(static_cast<ClientSlot>(c.client));
-      auto si = static_cast<std::ptrdiff_t>(structs.size() - 1);
+      std::size_t hint = structs.size() - 1;
       for (std::size_t di = c.ranges.size(); di-- > 0;) {
         const DeleteRange& d = c.ranges[di];
-        const std::size_t last = structs.find_near(static_cast<std::uint32_t>(d.clock + d.len - 1),
-                                                   static_cast<std::size_t>(std::max<std::ptrdiff_t>(si, 0)));
-        si = static_cast<std::ptrdiff_t>(std::min(structs.size() - 1, 1 + last));
-        while (si > 0 && structs.clock_at(static_cast<std::size_t>(si)) >= d.clock) {
-          si -= 1 + static_cast<std::ptrdiff_t>(try_merge_with_lefts(structs, static_cast<std::size_t>(si)));
+        hint = structs.find_near(static_cast<std::uint32_t>(d.clock + d.len - 1), hint);
+        hint = merge_range_with_lefts(structs, d, hint);
+      }
+    }
+  }
+  // tryMergeDeleteSet's loop for one range whose last struct is at index
+  // `last`: merges each struct from the one after it down to the range's first
+  // into its left neighbours. Returns the index it stopped at.
+  std::size_t merge_range_with_lefts(ClientStructs& structs, const DeleteRange& d, std::size_t last) {
+    auto si = static_cast<std::ptrdiff_t>(std::min(structs.size() - 1, 1 + last));
+    while (si > 0 && structs.clock_at(static_cast<std::size_t>(si)) >= d.clock) {
+      si -= 1 + static_cast<std::ptrdiff_t>(try_merge_with_lefts(structs, static_cast<std::size_t>(si)));
+    }
+    return static_cast<std::size_t>(std::max<std::ptrdiff_t>(si, 0));
+  }
+  // tryGcDeleteSet then tryMergeDeleteSet, range by range: each range's
+  // structs are garbage-collected and then merged while they are still in the
+  // cache, instead of in a second pass over the whole delete set. The same
+  // structs end up merged: structs of different clients never merge, and a
+  // merge across a range's ends meets only structs whose collection is already
+  // decided — those after it (ranges go right to left) and those before it
+  // outside the delete set; what lies in an earlier range is merged into it
+  // when that range's turn comes, as in two passes. Only collecting a type
+  // reaches beyond its own range (its content becomes GC structs, whichever
+  // client wrote them): a transaction that deleted one takes the two passes.
+  void gc_and_merge_delete_set(const DeleteSet& ds) {
+    for (const auto& c : ds.clients()) {
+      ClientStructs& structs = s_.store.structs(static_cast<ClientSlot>(c.client));
+      std::size_t hint = structs.size() - 1;
+      for (std::size_t di = c.ranges.size(); di-- > 0;) {
+        const DeleteRange& d = c.ranges[di];
+        const std::uint64_t end = d.clock + d.len;
+        std::size_t last = structs.find_near(static_cast<std::uint32_t>(d.clock), hint);
+        for (std::size_t si = last; si < structs.size() && structs.clock_at(si) < end; ++si) {
+          last = si;
+          const Item& s = at(structs[si]);
+          if (s.is_item() && s.deleted() && !s.keep()) gc_item(structs[si], false);
         }
+        hint = merge_range_with_lefts(structs, d, last);
       }
     }
   }
@@ -583,6 +617,7 @@ class Engine {
     txn.changed.clear();
     txn.last_changed = nullptr;
     txn.need_formatting_cleanup = false;
+    txn.deleted_type = false;
   }
 
   void cleanup(Transaction& txn) {
@@ -595,8 +630,12 @@ class Engine {
       }
     }
     if (txn.need_formatting_cleanup) cleanup_text_after_transaction(txn);
-    if (s_.gc) try_gc_delete_set(txn.delete_set);
-    try_merge_delete_set(txn.delete_set);
+    if (s_.gc && !txn.deleted_type) {
+      gc_and_merge_delete_set(txn.delete_set);
+    } else {
+      if (s_.gc) try_gc_delete_set(txn.delete_set);
+      try_merge_delete_set(txn.delete_set);
+    }
     for (const auto& [client, before] : txn.grown.entries()) {
       ClientStructs& structs = s_.store.structs(client);
       const std::size_t first = std::max<std::size_t>(structs.find(before), 1);

@@ -683,6 +683,7 @@ struct Transaction {
   const Type* last_changed = nullptr;
   bool local = true;
   bool need_formatting_cleanup = false;
+  bool deleted_type = false;  // an item holding a type was deleted (its collection reaches its content)
 };
 
 // A set of items, searched linearly while small (YATA's conflict scans are

@@ -79,6 +79,31 @@ TEST(Doc, ContainsUpdateAsYjsSnapshotContainsUpdate) {
   EXPECT_TRUE(*d.contains_update(*d.encode_state_as_update({}, UpdateFormat::kV2), UpdateFormat::kV2));
 }
 
+// A transaction deleting "a" and "c" of "abcdef" whose "b" an earlier one
+// deleted: its two delete ranges are collected and merged range by range, and
+// the three deleted structs still end up one, as Yjs 13.6.33 leaves them
+// (which collects the whole delete set before merging any of it).
+TEST(Doc, DeletedRunsMergeAcrossTheGapsBetweenATransactionsRanges) {
+  const std::string yjs_state = "010201000101017403840102036465660101010003";
+  Doc remote;
+  for (const char* u : {"01010100040101740661626364656600", "000101010101", "0001010200010201"}) {
+    ASSERT_TRUE(remote.apply_update(hex(u)).ok());
+  }
+  EXPECT_EQ(state_hex(remote), yjs_state);
+  Doc local(DocOptions{.client_id = 1});
+  ASSERT_TRUE(local.insert_text("t", 0, "abcdef").ok());
+  ASSERT_TRUE(local.delete_text("t", 1, 1).ok());
+  auto both = local.transact([&]() -> Status {
+    if (auto r = local.delete_text("t", 0, 1); !r.ok()) return r.error();
+    if (auto r = local.delete_text("t", 0, 1); !r.ok()) return r.error();
+    return {};
+  });
+  ASSERT_TRUE(both.ok());
+  EXPECT_EQ(to_hex(*both), "0001010200010201");
+  EXPECT_EQ(local.text("t"), "def");
+  EXPECT_EQ(state_hex(local), yjs_state);
+}
+
 TEST(Doc, ReadsFormattingAndXml) {
   Doc d;
   ASSERT_TRUE(d.apply_update(hex("010403000601017404626f6c64047472756584030002686986030204626f6c64046e756c6c84"
