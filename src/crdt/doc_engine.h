@@ -501,14 +501,21 @@ class Engine {
       std::size_t hint = structs.size() - 1;  // the ranges are sorted: each search starts at the last
       for (std::size_t di = c.ranges.size(); di-- > 0;) {
         const DeleteRange& d = c.ranges[di];
-        const std::uint64_t end = d.clock + d.len;
         hint = structs.find_near(static_cast<std::uint32_t>(d.clock), hint);
-        for (std::size_t si = hint; si < structs.size() && structs.clock_at(si) < end; ++si) {
-          const Item& s = at(structs[si]);
-          if (s.is_item() && s.deleted() && !s.keep()) gc_item(structs[si], false);
-        }
+        gc_range(structs, hint, d.clock + d.len);
       }
     }
+  }
+  // Collects the deleted items (not kept) among the structs from index `first`
+  // on that start before clock `end`; returns the index of the last such struct.
+  std::size_t gc_range(ClientStructs& structs, std::size_t first, std::uint64_t end) {
+    std::size_t last = first;
+    for (std::size_t si = first; si < structs.size() && structs.clock_at(si) < end; ++si) {
+      last = si;
+      const Item& s = at(structs[si]);
+      if (s.is_item() && s.deleted() && !s.keep()) gc_item(structs[si], false);
+    }
+    return last;
   }
 
   void try_merge_delete_set(const DeleteSet& ds) {
@@ -548,14 +555,8 @@ class Engine {
       std::size_t hint = structs.size() - 1;
       for (std::size_t di = c.ranges.size(); di-- > 0;) {
         const DeleteRange& d = c.ranges[di];
-        const std::uint64_t end = d.clock + d.len;
-        std::size_t last = structs.find_near(static_cast<std::uint32_t>(d.clock), hint);
-        for (std::size_t si = last; si < structs.size() && structs.clock_at(si) < end; ++si) {
-          last = si;
-          const Item& s = at(structs[si]);
-          if (s.is_item() && s.deleted() && !s.keep()) gc_item(structs[si], false);
-        }
-        hint = merge_range_with_lefts(structs, d, last);
+        const std::size_t first = structs.find_near(static_cast<std::uint32_t>(d.clock), hint);
+        hint = merge_range_with_lefts(structs, d, gc_range(structs, first, d.clock + d.len));
       }
     }
   }
