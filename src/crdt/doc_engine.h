@@ -495,16 +495,26 @@ class Engine {
     return merged;
   }
 
-  void try_gc_delete_set(const DeleteSet& ds) {
+  // Calls step(structs, range, hint) on each range of a delete set, each
+  // client's from the last to the first (they are sorted); `hint` is the
+  // index step returned for the range after it, where the search for this
+  // one starts (its client's last struct for the first).
+  template <class Step>
+  void visit_ranges_right_to_left(const DeleteSet& ds, Step&& step) {
     for (const auto& c : ds.clients()) {
       ClientStructs& structs = s_.store.structs(static_cast<ClientSlot>(c.client));
-      std::size_t hint = structs.size() - 1;  // the ranges are sorted: each search starts at the last
-      for (std::size_t di = c.ranges.size(); di-- > 0;) {
-        const DeleteRange& d = c.ranges[di];
-        hint = structs.find_near(static_cast<std::uint32_t>(d.clock), hint);
-        gc_range(structs, hint, d.clock + d.len);
-      }
+      std::size_t hint = structs.size() - 1;
+      for (std::size_t di = c.ranges.size(); di-- > 0;) hint = step(structs, c.ranges[di], hint);
     }
+  }
+
+  // tryGcDeleteSet
+  void try_gc_delete_set(const DeleteSet& ds) {
+    visit_ranges_right_to_left(ds, [&](ClientStructs& structs, const DeleteRange& d, std::size_t hint) {
+      const std::size_t first = structs.find_near(static_cast<std::uint32_t>(d.clock), hint);
+      gc_range(structs, first, d.clock + d.len);
+      return first;
+    });
   }
   // Collects the deleted items (not kept) among the structs from index `first`
   // on that start before clock `end`; returns the index of the last such struct.
@@ -518,16 +528,12 @@ class Engine {
     return last;
   }
 
+  // tryMergeDeleteSet
   void try_merge_delete_set(const DeleteSet& ds) {
-    for (const auto& c : ds.clients()) {
-      ClientStructs& structs = s_.store.structs(static_cast<ClientSlot>(c.client));
-      std::size_t hint = structs.size() - 1;
-      for (std::size_t di = c.ranges.size(); di-- > 0;) {
-        const DeleteRange& d = c.ranges[di];
-        hint = structs.find_near(static_cast<std::uint32_t>(d.clock + d.len - 1), hint);
-        hint = merge_range_with_lefts(structs, d, hint);
-      }
-    }
+    visit_ranges_right_to_left(ds, [&](ClientStructs& structs, const DeleteRange& d, std::size_t hint) {
+      return merge_range_with_lefts(structs, d,
+                                    structs.find_near(static_cast<std::uint32_t>(d.clock + d.len - 1), hint));
+    });
   }
   // tryMergeDeleteSet's loop for one range whose last struct is at index
   // `last`: merges each struct from the one after it down to the range's first
@@ -549,16 +555,13 @@ class Engine {
   // when that range's turn comes, as in two passes. Only collecting a type
   // reaches beyond its own range (its content becomes GC structs, whichever
   // client wrote them): a transaction that deleted one takes the two passes.
-  void gc_and_merge_delete_set(const DeleteSet& ds) {
-    for (const auto& c : ds.clients()) {
-      ClientStructs& structs = s_.store.structs(static_cast<ClientSlot>(c.client));
-      std::size_t hint = structs.size() - 1;
-      for (std::size_t di = c.ranges.size(); di-- > 0;) {
-        const DeleteRange& d = c.ranges[di];
-        const std::size_t first = structs.find_near(static_cast<std::uint32_t>(d.clock), hint);
-        hint = merge_range_with_lefts(structs, d, gc_range(structs, first, d.clock + d.len));
-      }
-    }
+  // (Kept out of cleanup: inlined there, its searches were not — 2% more
+  // instructions applying node_nodecc.)
+  [[gnu::noinline]] void gc_and_merge_delete_set(const DeleteSet& ds) {
+    visit_ranges_right_to_left(ds, [&](ClientStructs& structs, const DeleteRange& d, std::size_t hint) {
+      const std::size_t first = structs.find_near(static_cast<std::uint32_t>(d.clock), hint);
+      return merge_range_with_lefts(structs, d, gc_range(structs, first, d.clock + d.len));
+    });
   }
 
   // transact(doc, f, origin, local)
