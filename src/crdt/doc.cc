@@ -268,8 +268,7 @@ Bytes Doc::encode_state_vector() const {
 }
 
 std::uint64_t Doc::state_of(std::uint64_t client) const {
-  const detail::ClientSlot slot = s_->store.find(client);
-  return slot == detail::StructStore::kNoSlot ? 0 : s_->store.state(slot);
+  return s_->store.state_of(client);
 }
 
 namespace {
@@ -304,9 +303,7 @@ Result<bool> contains_update_impl(const DocState& s, ByteView update) {
   detail::LazyReader<Dec> reader(dec, false);
   bool contained = true;
   for (; reader.has_curr(); reader.next()) {
-    const Block& b = reader.curr();
-    const detail::ClientSlot slot = s.store.find(b.id.client);
-    if (slot == detail::StructStore::kNoSlot || s.store.state(slot) < b.end()) contained = false;
+    if (s.store.state_of(reader.curr().id.client) < reader.curr().end()) contained = false;
   }
   if (dec.failed()) {
     return detail::engine_error(CrdtErrc::kMalformed,
